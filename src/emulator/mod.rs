@@ -1,0 +1,1 @@
+//! The built-in, stateful Auth0 Management API emulator (being built).

@@ -1,0 +1,15 @@
+//! verifyctl: email-verification policy for Auth0 tenants, reconciled from YAML.
+//!
+//! The crate is layered the way `DESIGN.md` §6 describes; each layer only calls the ones
+//! below it:
+//!
+//! - [`policy`]: YAML policy files to a validated desired state, with source locations.
+//! - [`tenant`]: the Management API client (auth, paging, errors) and the live state it reads.
+//! - [`plan`]: a pure function from (desired, live) to a [`plan::Plan`].
+//! - [`report`]: one renderer per output format.
+//! - [`apply`]: executes a plan through the client.
+//! - [`emulator`]: a stateful Management API emulator used by tests and `--tenant-file`.
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
+
+pub mod clock;
+pub mod emulator;

@@ -1,0 +1,1 @@
+//! verifyctl's one integration-test binary.
