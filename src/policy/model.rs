@@ -1,0 +1,165 @@
+//! The policy file format: the serde types a policy YAML file deserializes into, and from
+//! which `schemas/policy.schema.json` is generated. Doc comments here become the schema's
+//! descriptions, which editors show on hover, so they are written for policy authors.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A verifyctl policy file. All files of a policy directory are merged into one desired
+/// state; each top-level list may appear in any file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "verifyctl policy file")]
+pub struct PolicyFile {
+    /// Email-verification policy per Auth0 connection. It applies to every user of the
+    /// connection, listed or not.
+    #[serde(default)]
+    pub connections: Vec<ConnectionPolicy>,
+    /// Applications (Auth0 clients) whose logins require a verified email.
+    #[serde(default)]
+    pub applications: Vec<ApplicationPolicy>,
+    /// Users that must exist, each in a connection defined under `connections`.
+    #[serde(default)]
+    pub users: Vec<UserPolicy>,
+}
+
+/// The top-level keys of a policy file, in the order of [`PolicyFile`]'s fields.
+pub const TOP_LEVEL_KEYS: [&str; 3] = ["connections", "applications", "users"];
+
+/// Policy for one Auth0 connection.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionPolicy {
+    /// The Auth0 connection name (not its `con_` id), e.g. `Username-Password-Authentication`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// `required`: unverified users get verification emails (within `resend`); `trusted`:
+    /// addresses are known good and are marked verified without any email; `off`: verifyctl
+    /// sends nothing and changes no verification state.
+    pub email_verification: VerificationMode,
+    /// How often a user of a `required` connection may be sent a verification email. Without
+    /// it, verifyctl sends each user at most one verification email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend: Option<ResendPolicy>,
+    /// Name of the application (Auth0 client) whose branding and redirect the verification
+    /// and password-reset emails use. Without it, Auth0 uses the tenant's global client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub verification_client: Option<String>,
+}
+
+/// What email verification means for a connection or a user.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationMode {
+    /// Users must verify their address; verifyctl sends verification emails.
+    Required,
+    /// Addresses are known to be correct; verifyctl marks them verified, sending nothing.
+    Trusted,
+    /// verifyctl sends no verification email and never touches `email_verified`.
+    Off,
+}
+
+impl VerificationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationMode::Required => "required",
+            VerificationMode::Trusted => "trusted",
+            VerificationMode::Off => "off",
+        }
+    }
+}
+
+/// Limits on re-sending verification emails to one user.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendPolicy {
+    /// Minimum time between two emails to the same user, e.g. `72h`, `3d`, `90m`, `1w`.
+    #[schemars(regex(pattern = r"^[0-9]+(s|m|h|d|w)$"))]
+    pub after: String,
+    /// Maximum number of verification emails one user ever gets from verifyctl, counting
+    /// the first.
+    #[schemars(range(min = 1))]
+    pub max: u32,
+}
+
+/// An application (Auth0 client) named by `name` or by `client_id` (exactly one of them).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationPolicy {
+    /// The application's name as shown in the Auth0 dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub name: Option<String>,
+    /// The application's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub client_id: Option<String>,
+    /// `required`: users logging in to this application must have a verified email
+    /// (enforced at login). `trusted`/`off`: no requirement.
+    pub email_verification: VerificationMode,
+}
+
+/// A user that must exist in a connection.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPolicy {
+    /// Name of a connection defined under `connections`.
+    #[schemars(length(min = 1))]
+    pub connection: String,
+    /// The user's email address (compared case-insensitively; Auth0 stores it lower-cased).
+    #[schemars(email)]
+    pub email: String,
+    /// Full name. When set, verifyctl keeps the Auth0 profile equal to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 300))]
+    pub name: Option<String>,
+    /// Given name. When set, verifyctl keeps the Auth0 profile equal to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 150))]
+    pub given_name: Option<String>,
+    /// Family name. When set, verifyctl keeps the Auth0 profile equal to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 150))]
+    pub family_name: Option<String>,
+    /// `user_metadata` keys verifyctl owns. Each listed top-level key is kept equal to its
+    /// value; keys not listed are left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `app_metadata` keys verifyctl owns, like `user_metadata`. The key `verifyctl` is
+    /// reserved for verifyctl's send ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Overrides the connection's `email_verification` for this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verification: Option<VerificationMode>,
+    /// What the user is sent when verifyctl creates them. Defaults to `verification-email`
+    /// when verification is `required`, otherwise `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding: Option<Onboarding>,
+}
+
+/// How a provisioned user is brought in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Onboarding {
+    /// Send verification emails (created with one; more within the connection's `resend`).
+    VerificationEmail,
+    /// Send one password-reset email so the user sets their own password; once they have
+    /// logged in, their address is proven and verifyctl marks it verified.
+    PasswordReset,
+    /// Send nothing.
+    None,
+}
+
+impl Onboarding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Onboarding::VerificationEmail => "verification-email",
+            Onboarding::PasswordReset => "password-reset",
+            Onboarding::None => "none",
+        }
+    }
+}
