@@ -11,6 +11,11 @@
 //! - [`emulator`]: a stateful Management API emulator used by tests and `--tenant-file`.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
+pub mod apply;
 pub mod clock;
 pub mod emulator;
+pub mod plan;
 pub mod policy;
+pub mod report;
+pub mod secret;
+pub mod tenant;

@@ -1,0 +1,170 @@
+//! The command line: clap definitions, exit codes and the one place errors are printed.
+//! Each subcommand is a thin call into [`crate::commands`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::report::Format;
+
+/// Reconcile email-verification policy for Auth0 tenants from YAML files.
+///
+/// Exit codes: 0 success (and no changes, with --detailed-exitcode), 1 error or failed
+/// actions, 2 changes present (plan --detailed-exitcode).
+#[derive(Debug, Parser)]
+#[command(name = "verifyctl", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check policy files offline: syntax, types, unknown keys, emails, duplicates.
+    Validate {
+        /// Directory of policy files (*.yaml, *.yml).
+        #[arg(default_value = "policies")]
+        policy_dir: PathBuf,
+    },
+    /// Show what apply would change in the tenant.
+    Plan(PlanArgs),
+    /// Make the tenant match the policies.
+    Apply(ApplyArgs),
+    /// Print the JSON Schema of policy files.
+    Schema,
+    /// Serve the built-in Auth0 Management API emulator.
+    Emulator(EmulatorArgs),
+}
+
+/// How to reach the tenant.
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    /// Work on a tenant stored in a file (YAML or JSON), served by the built-in emulator
+    /// in this process; no Auth0 account needed. Takes precedence over AUTH0_* settings.
+    #[arg(long, value_name = "FILE")]
+    pub tenant_file: Option<PathBuf>,
+    /// The tenant's domain, e.g. acme.eu.auth0.com.
+    #[arg(long, env = "AUTH0_DOMAIN", value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Client id of a machine-to-machine application authorized for the Management API.
+    #[arg(long, env = "AUTH0_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// That application's secret (read from the environment only).
+    #[arg(skip)]
+    pub client_secret: Option<String>,
+    /// A Management API token, instead of client credentials (read from the environment only).
+    #[arg(skip)]
+    pub api_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Directory of policy files.
+    #[arg(default_value = "policies")]
+    pub policy_dir: PathBuf,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 2 when the plan has changes, 0 when it has none (1 on errors).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Directory of policy files.
+    #[arg(default_value = "policies")]
+    pub policy_dir: PathBuf,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Apply without asking (required when stdin is not a terminal, e.g. in CI).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Output format of the plan and the apply report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:4010", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Tenant to serve; without it, an empty tenant.
+    #[arg(long, value_name = "FILE")]
+    pub tenant_file: Option<PathBuf>,
+    /// Write the tenant (and its outbox) back to --tenant-file when stopped with Ctrl-C.
+    #[arg(long, requires = "tenant_file")]
+    pub save: bool,
+}
+
+/// Parses arguments, runs the command and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    init_logging();
+    read_secrets_from_env(&mut cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Validate { policy_dir } => commands::validate(&policy_dir),
+            Command::Plan(args) => commands::plan(args).await,
+            Command::Apply(args) => commands::apply(args).await,
+            Command::Schema => commands::schema(),
+            Command::Emulator(args) => commands::emulator(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprint!("{error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Secrets come only from the environment, never from flags (flags show up in process
+/// lists and shell history).
+fn read_secrets_from_env(cli: &mut Cli) {
+    let tenant = match &mut cli.command {
+        Command::Plan(args) => &mut args.tenant,
+        Command::Apply(args) => &mut args.tenant,
+        _ => return,
+    };
+    tenant.client_secret = std::env::var("AUTH0_CLIENT_SECRET").ok().filter(|s| !s.is_empty());
+    tenant.api_token = std::env::var("AUTH0_API_TOKEN").ok().filter(|s| !s.is_empty());
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VERIFYCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,343 @@
+//! What each subcommand does, composed from the library layers: load policies, open a
+//! tenant session, read the live state, plan, render, apply. Data goes to stdout; prompts,
+//! progress and errors to stderr. Each function returns the process exit code.
+
+use std::fmt;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use crate::apply::{ActionOutcome, OutcomeStatus, apply_plan};
+use crate::cli::{ApplyArgs, EmulatorArgs, PlanArgs, TenantArgs};
+use crate::clock::{Clock, parse_timestamp};
+use crate::emulator::{Emulator, EmulatorConfig, TenantState, load_tenant_file, save_tenant_file};
+use crate::plan::{Plan, PlanError, build_plan};
+use crate::policy::{self, DesiredState, Diagnostics};
+use crate::report::{self, Format, PlanContext};
+use crate::secret::Secret;
+use crate::session::{SessionError, TenantSession, TenantSource};
+use crate::tenant::{ApiError, Credentials, read_live_state};
+
+/// Exit code for success (and "no changes" with `--detailed-exitcode`).
+pub const EXIT_OK: u8 = 0;
+/// Exit code for errors and failed actions.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code for "changes present" with `--detailed-exitcode`.
+pub const EXIT_CHANGES: u8 = 2;
+
+/// An error already rendered for the terminal (`error: …` lines, with hints).
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl CliError {
+    fn new(message: impl fmt::Display, hint: Option<String>) -> CliError {
+        let mut text = format!("error: {message}\n");
+        if let Some(hint) = hint {
+            text.push_str(&format!("  hint: {hint}\n"));
+        }
+        CliError(text)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Diagnostics> for CliError {
+    fn from(diagnostics: Diagnostics) -> CliError {
+        CliError(diagnostics.render_human())
+    }
+}
+
+impl From<ApiError> for CliError {
+    fn from(error: ApiError) -> CliError {
+        let hint = error.hint();
+        CliError::new(error, hint)
+    }
+}
+
+impl From<SessionError> for CliError {
+    fn from(error: SessionError) -> CliError {
+        match error {
+            SessionError::Api(error) => error.into(),
+            other => CliError::new(other, None),
+        }
+    }
+}
+
+fn plan_errors(errors: Vec<PlanError>) -> CliError {
+    let mut text = String::new();
+    for error in &errors {
+        text.push_str(&format!(
+            "error: {}\n  --> {}\n  hint: {}\n\n",
+            error.message, error.origin, error.hint
+        ));
+    }
+    text.push_str(&format!(
+        "error: the policies do not match the tenant ({} problem{}); nothing was changed\n",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+    CliError(text)
+}
+
+pub type CommandResult = Result<u8, CliError>;
+
+/// `verifyctl validate`
+pub fn validate(policy_dir: &Path) -> CommandResult {
+    let desired = policy::load_dir(policy_dir)?;
+    println!(
+        "{} policy file{} valid: {} connection{}, {} application{}, {} user{}.",
+        desired.files.len(),
+        plural(desired.files.len()),
+        desired.connections.len(),
+        plural(desired.connections.len()),
+        desired.applications.len(),
+        plural(desired.applications.len()),
+        desired.users.len(),
+        plural(desired.users.len()),
+    );
+    Ok(EXIT_OK)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `verifyctl schema`
+pub fn schema() -> CommandResult {
+    print!("{}", policy::schema::policy_schema_json());
+    Ok(EXIT_OK)
+}
+
+/// `verifyctl plan`
+pub async fn plan(args: PlanArgs) -> CommandResult {
+    let desired = policy::load_dir(&args.policy_dir)?;
+    let clock = clock_from_env()?;
+    let source = tenant_source(&args.tenant)?;
+    let session = TenantSession::open(&source, emulator_config(&clock)).await?;
+    let planned = make_plan(&session, &desired, &clock).await;
+    session.close(false).await?;
+    let (plan, context) = planned?;
+    print!("{}", report::render_plan(&plan, &context, args.format, stdout_color()));
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `verifyctl apply`
+pub async fn apply(args: ApplyArgs) -> CommandResult {
+    let interactive = std::io::stdin().is_terminal();
+    if !args.auto_approve && !interactive {
+        return Err(CliError::new(
+            "apply needs confirmation, but stdin is not a terminal",
+            Some("review the plan, then run `verifyctl apply --auto-approve` (as CI does)".into()),
+        ));
+    }
+    let desired = policy::load_dir(&args.policy_dir)?;
+    let clock = clock_from_env()?;
+    let source = tenant_source(&args.tenant)?;
+    let session = TenantSession::open(&source, emulator_config(&clock)).await?;
+    let result = apply_with_session(&session, &desired, &clock, &args).await;
+    // The tenant file changed as soon as one action ran: write it back whatever happened.
+    let wrote = session.close(true).await;
+    let code = result?;
+    wrote?;
+    Ok(code)
+}
+
+async fn apply_with_session(
+    session: &TenantSession,
+    desired: &DesiredState,
+    clock: &Clock,
+    args: &ApplyArgs,
+) -> CommandResult {
+    let (plan, context) = make_plan(session, desired, clock).await?;
+    let color = stdout_color();
+    if args.format == Format::Text {
+        print!("{}", report::render_plan(&plan, &context, Format::Text, color));
+    }
+    if plan.is_empty() {
+        if args.format == Format::Json {
+            print!("{}", report::render_plan(&plan, &context, Format::Json, false));
+        }
+        return Ok(EXIT_OK);
+    }
+    if !args.auto_approve && !confirm(&plan, session.label())? {
+        return Err(CliError::new("apply cancelled; nothing was changed", None));
+    }
+    let text = args.format == Format::Text;
+    if text {
+        println!();
+    }
+    let mut stdout = std::io::stdout();
+    let mut print_outcome = |done: usize, total: usize, outcome: &ActionOutcome| {
+        if text {
+            let mark = match outcome.status {
+                OutcomeStatus::Succeeded => "✓",
+                OutcomeStatus::Failed => "✗",
+            };
+            let _ = writeln!(
+                stdout,
+                "[{done}/{total}] {mark} {} {}: {}",
+                outcome.kind.as_str(),
+                outcome.target,
+                outcome.detail
+            );
+            if let Some(hint) = &outcome.hint {
+                let _ = writeln!(stdout, "        hint: {hint}");
+            }
+        }
+    };
+    let report = apply_plan(session.client(), &plan, clock, &mut print_outcome).await;
+    match args.format {
+        Format::Text => {
+            let rendered = report::text::render_apply(&report, color);
+            // Outcomes were streamed above; print only the summary block.
+            let summary = rendered
+                .split_once("\n\n")
+                .map_or(rendered.as_str(), |(_, summary)| summary);
+            print!("\n{summary}");
+        }
+        Format::Json => {
+            print!("{}", report::json::render_apply(&report));
+        }
+    }
+    Ok(if report.failed() > 0 { EXIT_ERROR } else { EXIT_OK })
+}
+
+fn confirm(plan: &Plan, tenant: &str) -> Result<bool, CliError> {
+    let mut stderr = std::io::stderr();
+    let _ = write!(
+        stderr,
+        "\nApply these {} actions to {tenant}?\n  Only 'yes' will be accepted: ",
+        plan.actions.len()
+    );
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::new(format!("cannot read the answer: {e}"), None))?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Reads the live state and plans. Errors carry everything the user needs.
+pub async fn make_plan(
+    session: &TenantSession,
+    desired: &DesiredState,
+    clock: &Clock,
+) -> Result<(Plan, PlanContext), CliError> {
+    let before = session.client().stats().total();
+    let live = read_live_state(session.client(), desired).await?;
+    let requests = session.client().stats().total() - before;
+    let plan = build_plan(desired, &live, clock.now()).map_err(plan_errors)?;
+    Ok((
+        plan,
+        PlanContext {
+            tenant: session.label().to_string(),
+            requests,
+        },
+    ))
+}
+
+fn tenant_source(args: &TenantArgs) -> Result<TenantSource, CliError> {
+    if let Some(file) = &args.tenant_file {
+        return Ok(TenantSource::File(file.clone()));
+    }
+    let Some(domain) = args.domain.clone().filter(|d| !d.trim().is_empty()) else {
+        return Err(CliError::new(
+            "no tenant given",
+            Some("set AUTH0_DOMAIN with AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN), or try the example with --tenant-file examples/tenant.yaml".into()),
+        ));
+    };
+    let credentials = if let Some(token) = &args.api_token {
+        Credentials::Token(Secret::new(token.clone()))
+    } else {
+        match (&args.client_id, &args.client_secret) {
+            (Some(client_id), Some(secret)) => Credentials::ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: Secret::new(secret.clone()),
+            },
+            _ => {
+                return Err(CliError::new(
+                    format!("no credentials for {domain}"),
+                    Some("set AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET of a machine-to-machine application authorized for the Management API, or AUTH0_API_TOKEN".into()),
+                ));
+            }
+        }
+    };
+    Ok(TenantSource::Live {
+        domain,
+        credentials,
+    })
+}
+
+/// `VERIFYCTL_NOW` (RFC 3339) freezes the clock, for reproducible demos and tests.
+fn clock_from_env() -> Result<Clock, CliError> {
+    match std::env::var("VERIFYCTL_NOW") {
+        Ok(text) if !text.is_empty() => parse_timestamp(&text).map(Clock::fixed).map_err(|e| {
+            CliError::new(
+                format!("VERIFYCTL_NOW `{text}` is not an RFC 3339 timestamp: {e}"),
+                Some("use e.g. 2026-11-22T10:00:00Z, or unset it".into()),
+            )
+        }),
+        _ => Ok(Clock::System),
+    }
+}
+
+fn emulator_config(clock: &Clock) -> EmulatorConfig {
+    EmulatorConfig {
+        clock: clock.clone(),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// Colour on stdout: a terminal, and neither `NO_COLOR` nor `CLICOLOR=0`.
+fn stdout_color() -> bool {
+    !matches!(
+        anstream::AutoStream::choice(&std::io::stdout()),
+        anstream::ColorChoice::Never
+    )
+}
+
+/// `verifyctl emulator`
+pub async fn emulator(args: EmulatorArgs) -> CommandResult {
+    let state = match &args.tenant_file {
+        Some(path) => load_tenant_file(path).map_err(|e| CliError::new(e, None))?,
+        None => TenantState::default(),
+    };
+    let clients: Vec<String> = state
+        .clients
+        .iter()
+        .filter(|c| c.client_secret.is_some())
+        .map(|c| format!("{} ({})", c.client_id, c.name))
+        .collect();
+    let emulator = Emulator::new(state, EmulatorConfig {
+        clock: clock_from_env()?,
+        ..EmulatorConfig::default()
+    });
+    let running = emulator
+        .spawn(args.listen)
+        .await
+        .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", args.listen), None))?;
+    eprintln!("verifyctl emulator listening on {}", running.base_url());
+    if clients.is_empty() {
+        eprintln!("  no client in the tenant file has a client_secret; add one (with `grants`) to get tokens at /oauth/token");
+    } else {
+        eprintln!("  clients that can get tokens at /oauth/token: {}", clients.join(", "));
+    }
+    eprintln!("  press Ctrl-C to stop{}", if args.save { " and save the tenant file" } else { "" });
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::new(format!("cannot wait for Ctrl-C: {e}"), None))?;
+    running.shutdown().await;
+    if let (true, Some(path)) = (args.save, &args.tenant_file) {
+        save_tenant_file(path, &emulator.snapshot()).map_err(|e| CliError::new(e, None))?;
+        eprintln!("saved {}", path.display());
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,296 @@
+//! The plan: what `apply` would do, as data.
+//!
+//! [`build_plan`] is a pure function of the desired state, the live state and "now"; the
+//! same inputs always give the same [`Plan`], in a stable order (connection, then user,
+//! then action kind). Each [`Action`] names its target, its reason, its field changes and
+//! the API calls it makes; its [`Operation`] holds exactly what `apply` sends, except the
+//! generated password, which only exists inside `apply`.
+
+mod build;
+pub mod ledger;
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use build::{ConnectionContext, ListedUser, build_plan, replan_existing_user};
+pub use ledger::{Ledger, SendKind};
+
+use crate::tenant::types::{ChangePasswordRequest, UserPatch, VerificationEmailRequest};
+
+/// Everything a plan run found: the actions to take and what the user should know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Number of actions of each kind, in kind order.
+    pub fn counts(&self) -> Vec<(ActionKind, usize)> {
+        ActionKind::ALL
+            .iter()
+            .map(|kind| {
+                (
+                    *kind,
+                    self.actions.iter().filter(|a| a.kind == *kind).count(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// What kind of change an action makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    CreateUser,
+    UpdateProfile,
+    MarkEmailVerified,
+    SendPasswordReset,
+    SendVerificationEmail,
+    RecordInterruptedSend,
+}
+
+impl ActionKind {
+    /// Every kind, in the order actions of one user are listed and executed.
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::CreateUser,
+        ActionKind::UpdateProfile,
+        ActionKind::MarkEmailVerified,
+        ActionKind::SendPasswordReset,
+        ActionKind::SendVerificationEmail,
+        ActionKind::RecordInterruptedSend,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::CreateUser => "create_user",
+            ActionKind::UpdateProfile => "update_profile",
+            ActionKind::MarkEmailVerified => "mark_email_verified",
+            ActionKind::SendPasswordReset => "send_password_reset",
+            ActionKind::SendVerificationEmail => "send_verification_email",
+            ActionKind::RecordInterruptedSend => "record_interrupted_send",
+        }
+    }
+
+    /// A phrase for summaries: "2 users to create".
+    pub fn summary_phrase(self) -> &'static str {
+        match self {
+            ActionKind::CreateUser => "to create",
+            ActionKind::UpdateProfile => "profiles to update",
+            ActionKind::MarkEmailVerified => "to mark verified",
+            ActionKind::SendPasswordReset => "password-reset emails to send",
+            ActionKind::SendVerificationEmail => "verification emails to send",
+            ActionKind::RecordInterruptedSend => "interrupted sends to record",
+        }
+    }
+}
+
+/// One change to the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub target: Target,
+    /// Why the change is needed, in words.
+    pub reason: String,
+    /// Field-level before/after values (absent = the field does not exist).
+    pub changes: Vec<FieldChange>,
+    /// Exactly what `apply` will send.
+    pub operation: Operation,
+}
+
+impl Action {
+    /// The API calls this action makes, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.operation.calls()
+    }
+}
+
+/// The user an action is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    pub connection: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Absent for users that do not exist yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.email, &self.user_id) {
+            (Some(email), Some(id)) => write!(f, "{email} ({id})"),
+            (Some(email), None) => f.write_str(email),
+            (None, Some(id)) => f.write_str(id),
+            (None, None) => f.write_str("(unknown user)"),
+        }
+    }
+}
+
+/// One field's value before and after the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// `name`, `email_verified`, `user_metadata.team`, …
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// What `apply` sends for an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Operation {
+    /// `POST /api/v2/users`, then an optional first email.
+    CreateUser {
+        user: NewUser,
+        /// How the user's first email (if any) is sent.
+        onboarding_email: CreateEmail,
+        /// The policy, for re-planning if the user turns out to exist (409).
+        connection_policy: ConnectionContext,
+        user_policy: ListedUser,
+    },
+    /// `PATCH /api/v2/users/{id}` with profile fields only.
+    UpdateProfile { user_id: String, patch: UserPatch },
+    /// `PATCH /api/v2/users/{id}` `{"email_verified": true}`.
+    MarkEmailVerified { user_id: String },
+    /// Ledger intent, `POST /api/v2/jobs/verification-email`, ledger confirmation.
+    SendVerificationEmail {
+        user_id: String,
+        request: VerificationEmailRequest,
+        ledger: Ledger,
+    },
+    /// Ledger intent, `POST /dbconnections/change_password`, ledger confirmation.
+    SendPasswordReset {
+        user_id: String,
+        request: ChangePasswordRequest,
+        ledger: Ledger,
+    },
+    /// `PATCH /api/v2/users/{id}` folding an unconfirmed send into the ledger.
+    RecordInterruptedSend { user_id: String, ledger: Ledger },
+}
+
+/// The user to create (everything but the password, generated at apply time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub connection: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub verify_email: bool,
+    /// Database connections need a password: apply generates a random one of this length
+    /// (never shown or stored). `None` for connections without passwords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Map<String, Value>>,
+    /// Owned keys only; apply adds the ledger key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+/// The first email of a created user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CreateEmail {
+    /// No email.
+    None,
+    /// Auth0 sends the verification email as part of the create call (`verify_email:
+    /// true`); the ledger records it in the same call.
+    VerificationWithCreate,
+    /// A verification-email job after the create, so the email can use an application's
+    /// branding (`client_id`); intent recorded in the create call.
+    VerificationJob {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// A password-reset email after the create; intent recorded in the create call.
+    PasswordReset {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+}
+
+impl Operation {
+    /// The API calls this operation makes, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        const CREATE: &str = "POST /api/v2/users";
+        const PATCH: &str = "PATCH /api/v2/users/{id}";
+        const JOB: &str = "POST /api/v2/jobs/verification-email";
+        const RESET: &str = "POST /dbconnections/change_password";
+        match self {
+            Operation::CreateUser {
+                onboarding_email, ..
+            } => match onboarding_email {
+                CreateEmail::None | CreateEmail::VerificationWithCreate => vec![CREATE],
+                CreateEmail::VerificationJob { .. } => vec![CREATE, JOB, PATCH],
+                CreateEmail::PasswordReset { .. } => vec![CREATE, RESET, PATCH],
+            },
+            Operation::UpdateProfile { .. }
+            | Operation::MarkEmailVerified { .. }
+            | Operation::RecordInterruptedSend { .. } => vec![PATCH],
+            Operation::SendVerificationEmail { .. } => vec![PATCH, JOB, PATCH],
+            Operation::SendPasswordReset { .. } => vec![PATCH, RESET, PATCH],
+        }
+    }
+}
+
+/// Something the user should know that is not an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub connection: String,
+    pub message: String,
+    /// The users concerned (emails, or ids for users without one), at most
+    /// [`WARNING_EXAMPLES`]; `user_count` has the full number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    pub user_count: usize,
+}
+
+/// How many users a warning names before it only counts them.
+pub const WARNING_EXAMPLES: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// The identity provider controls `email_verified`; the API cannot set it.
+    ProviderControlsVerification,
+    /// Users cannot be created through the API in this kind of connection.
+    CannotCreateInConnection,
+    /// Profile fields of these users come from their identity provider.
+    ProviderControlsProfile,
+    /// The connection's users have no email address to verify.
+    NoEmail,
+    /// A previous apply stopped between recording and confirming a send.
+    InterruptedSend,
+    /// `app_metadata.verifyctl` exists but cannot be read; nothing is sent to these users.
+    UnreadableLedger,
+    /// Blocked users are not emailed.
+    BlockedUsers,
+    /// Users whose primary identity is elsewhere (linked accounts) are left alone.
+    LinkedIdentity,
+}
+
+/// A policy that cannot be planned against this tenant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({origin})")]
+pub struct PlanError {
+    pub message: String,
+    /// Where the policy names the missing thing.
+    pub origin: String,
+    pub hint: String,
+}

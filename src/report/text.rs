@@ -1,0 +1,270 @@
+//! The human-readable printer: Terraform-like `+` (create) and `~` (change) lines grouped
+//! by connection, field diffs (multi-line values diffed line by line with `similar`),
+//! warnings, and a summary line. Colour only when asked for (a terminal without `NO_COLOR`).
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use super::PlanContext;
+use crate::apply::{ApplyReport, OutcomeStatus};
+use crate::plan::{Action, ActionKind, FieldChange, Plan};
+
+struct Palette {
+    color: bool,
+}
+
+impl Palette {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_string()
+        }
+    }
+    fn green(&self, text: &str) -> String {
+        self.paint(AnsiColor::Green.on_default(), text)
+    }
+    fn yellow(&self, text: &str) -> String {
+        self.paint(AnsiColor::Yellow.on_default(), text)
+    }
+    fn red(&self, text: &str) -> String {
+        self.paint(AnsiColor::Red.on_default(), text)
+    }
+    fn bold(&self, text: &str) -> String {
+        self.paint(Style::new().bold(), text)
+    }
+    fn dim(&self, text: &str) -> String {
+        self.paint(Style::new().dimmed(), text)
+    }
+}
+
+/// Renders a plan for people.
+pub fn render_plan(plan: &Plan, context: &PlanContext, color: bool) -> String {
+    let palette = Palette { color };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        palette.bold(&format!("verifyctl plan for {}", context.tenant))
+    );
+    if plan.is_empty() {
+        out.push('\n');
+    }
+    let mut current_connection: Option<&str> = None;
+    for action in &plan.actions {
+        if current_connection != Some(action.target.connection.as_str()) {
+            current_connection = Some(&action.target.connection);
+            let _ = writeln!(
+                out,
+                "\n{}",
+                palette.bold(&format!("connection {}", action.target.connection))
+            );
+        }
+        render_action(&mut out, action, &palette);
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "\n{}", palette.bold("Warnings:"));
+        for warning in &plan.warnings {
+            let _ = writeln!(out, "  {} {}", palette.yellow("!"), warning.message);
+            if !warning.users.is_empty() {
+                let more = warning.user_count.saturating_sub(warning.users.len());
+                let mut list = warning.users.join(", ");
+                if more > 0 {
+                    let _ = write!(list, " and {more} more");
+                }
+                let _ = writeln!(out, "    {}", palette.dim(&list));
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary_line(plan));
+    let _ = writeln!(
+        out,
+        "{}",
+        palette.dim(&format!(
+            "({} Management API requests to read the tenant)",
+            context.requests
+        ))
+    );
+    out
+}
+
+/// `Plan: 5 actions (2 to create, 3 verification emails to send).` or `No changes. …`
+pub fn summary_line(plan: &Plan) -> String {
+    if plan.is_empty() {
+        return "No changes. The tenant matches the policies.".to_string();
+    }
+    let parts: Vec<String> = plan
+        .counts()
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(kind, count)| format!("{count} {}", kind.summary_phrase()))
+        .collect();
+    let total = plan.actions.len();
+    format!(
+        "Plan: {total} action{} ({}).",
+        if total == 1 { "" } else { "s" },
+        parts.join(", ")
+    )
+}
+
+fn headline(action: &Action) -> String {
+    let who = action.target.to_string();
+    match action.kind {
+        ActionKind::CreateUser => format!("create user {who}"),
+        ActionKind::UpdateProfile => format!("update profile of {who}"),
+        ActionKind::MarkEmailVerified => format!("mark email verified for {who}"),
+        ActionKind::SendPasswordReset => format!("send password-reset email to {who}"),
+        ActionKind::SendVerificationEmail => format!("send verification email to {who}"),
+        ActionKind::RecordInterruptedSend => format!("record interrupted send for {who}"),
+    }
+}
+
+fn render_action(out: &mut String, action: &Action, palette: &Palette) {
+    let symbol = if action.kind == ActionKind::CreateUser {
+        palette.green("+")
+    } else {
+        palette.yellow("~")
+    };
+    let _ = writeln!(out, "  {symbol} {}", headline(action));
+    let _ = writeln!(
+        out,
+        "      {}",
+        palette.dim(&format!("reason: {}", action.reason))
+    );
+    let _ = writeln!(
+        out,
+        "      {}",
+        palette.dim(&format!("calls: {}", action.calls().join(", ")))
+    );
+    let width = action
+        .changes
+        .iter()
+        .map(|c| c.field.chars().count())
+        .max()
+        .unwrap_or(0);
+    for change in &action.changes {
+        render_change(out, change, width, palette);
+    }
+}
+
+fn render_change(out: &mut String, change: &FieldChange, width: usize, palette: &Palette) {
+    let before = change.before.as_ref().map(display_value);
+    let after = change.after.as_ref().map(display_value);
+    let label = format!("{:width$}", format!("{}:", change.field), width = width + 1);
+    let multi_line = before.iter().chain(after.iter()).any(|v| v.contains('\n'));
+    match (before, after) {
+        (None, Some(after)) if !multi_line => {
+            let _ = writeln!(out, "      {} {label} {after}", palette.green("+"));
+        }
+        (Some(before), None) if !multi_line => {
+            let _ = writeln!(out, "      {} {label} {before}", palette.red("-"));
+        }
+        (Some(before), Some(after)) if !multi_line => {
+            let _ = writeln!(
+                out,
+                "      {} {label} {before} -> {after}",
+                palette.yellow("~")
+            );
+        }
+        (before, after) => {
+            let _ = writeln!(out, "      {} {}:", palette.yellow("~"), change.field);
+            let old = before.unwrap_or_default();
+            let new = after.unwrap_or_default();
+            let diff = TextDiff::from_lines(old.as_str(), new.as_str());
+            for line in diff.iter_all_changes() {
+                let text = line.value().trim_end_matches('\n');
+                let rendered = match line.tag() {
+                    ChangeTag::Delete => palette.red(&format!("- {text}")),
+                    ChangeTag::Insert => palette.green(&format!("+ {text}")),
+                    ChangeTag::Equal => format!("  {text}"),
+                };
+                let _ = writeln!(out, "          {rendered}");
+            }
+        }
+    }
+}
+
+/// Scalars as JSON (`"text"`, `true`, `3`); objects and arrays as pretty JSON.
+fn display_value(value: &Value) -> String {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+        }
+        Value::Array(items) if !items.is_empty() => {
+            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Renders the outcome of an apply.
+pub fn render_apply(report: &ApplyReport, color: bool) -> String {
+    let palette = Palette { color };
+    let mut out = String::new();
+    for outcome in &report.outcomes {
+        let (mark, word) = match outcome.status {
+            OutcomeStatus::Succeeded => (palette.green("✓"), "done"),
+            OutcomeStatus::Failed => (palette.red("✗"), "FAILED"),
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {} {} ({}): {word}: {}",
+            outcome.kind.as_str(),
+            outcome.target,
+            outcome.target.connection,
+            outcome.detail
+        );
+        if let Some(hint) = &outcome.hint {
+            let _ = writeln!(out, "    hint: {hint}");
+        }
+    }
+    let failed = report.failed();
+    let headline = if failed == 0 {
+        palette.green(&format!(
+            "Apply complete: {} actions succeeded.",
+            report.succeeded()
+        ))
+    } else {
+        palette.red(&format!(
+            "Apply finished with errors: {} succeeded, {failed} failed.",
+            report.succeeded()
+        ))
+    };
+    let _ = writeln!(out, "\n{headline}");
+    let mut per_kind: Vec<String> = Vec::new();
+    for kind in ActionKind::ALL {
+        let of_kind: Vec<_> = report.outcomes.iter().filter(|o| o.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let failed = of_kind
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Failed)
+            .count();
+        per_kind.push(format!(
+            "{}: {} ok{}",
+            kind.as_str(),
+            of_kind.len() - failed,
+            if failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if !per_kind.is_empty() {
+        let _ = writeln!(out, "  {}", per_kind.join("; "));
+    }
+    let _ = writeln!(
+        out,
+        "  {} requests ({} rate-limited responses waited out, {} retries) in {:.1}s",
+        report.requests.total(),
+        report.requests.throttled,
+        report.requests.retries,
+        report.elapsed.as_secs_f64()
+    );
+    out
+}

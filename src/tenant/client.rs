@@ -1,0 +1,711 @@
+//! The Management API client: where requests are built, authenticated, sent, counted and
+//! turned into typed results or [`ApiError`]s.
+//!
+//! - Authentication: a static `AUTH0_API_TOKEN`, or the client-credentials grant at
+//!   `/oauth/token` (form body, audience `https://DOMAIN/api/v2/`), cached until a minute
+//!   before it expires and refreshed once on a 401.
+//! - Transport: HTTPS only, except for loopback hosts (the emulator).
+//! - Throttling: a 429 is waited out (`Retry-After`, else `x-ratelimit-reset`) and retried;
+//!   reads are also retried on 5xx and transport errors. Writes are sent once: the caller
+//!   decides how to recover (see `apply`).
+//! - Every request is counted per endpoint, for reports and benchmarks.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use url::Url;
+
+use super::error::ApiError;
+use super::types::{
+    ChangePasswordRequest, CheckpointPage, Client, Connection, CreateUserRequest, ErrorBody, Job,
+    TokenResponse, User, UserPatch, UsersPage, VerificationEmailRequest,
+};
+use crate::secret::Secret;
+
+/// User search returns at most this many results per query (reference §2.2).
+pub const USER_SEARCH_LIMIT: u64 = 1000;
+/// Largest `per_page` the Management API accepts.
+const PAGE_SIZE: u64 = 100;
+/// How many times a request is retried after 429s before giving up.
+const MAX_THROTTLED_RETRIES: u32 = 12;
+/// How many times a read is retried after a 5xx or transport failure.
+const MAX_READ_RETRIES: u32 = 3;
+/// Longest single wait for a rate-limit window.
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
+
+/// Where the tenant is: the base URL and the Management API audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantTarget {
+    pub base_url: Url,
+    pub audience: String,
+}
+
+impl TenantTarget {
+    /// Accepts `tenant.eu.auth0.com`, `https://tenant.eu.auth0.com` or, for loopback hosts
+    /// only, `http://127.0.0.1:PORT`.
+    pub fn parse(domain: &str) -> Result<TenantTarget, ApiError> {
+        let domain = domain.trim().trim_end_matches('/');
+        if domain.is_empty() {
+            return Err(ApiError::Config(
+                "AUTH0_DOMAIN is empty; set it to your tenant's domain, e.g. acme.eu.auth0.com"
+                    .into(),
+            ));
+        }
+        let with_scheme = if domain.contains("://") {
+            domain.to_string()
+        } else {
+            format!("https://{domain}")
+        };
+        let base_url = Url::parse(&with_scheme).map_err(|e| {
+            ApiError::Config(format!("AUTH0_DOMAIN `{domain}` is not a valid host: {e}"))
+        })?;
+        let host = base_url
+            .host_str()
+            .ok_or_else(|| ApiError::Config(format!("AUTH0_DOMAIN `{domain}` has no host")))?
+            .to_string();
+        match base_url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&host) => {}
+            "http" => {
+                return Err(ApiError::Config(format!(
+                    "refusing plain http to `{host}`: credentials and user data must travel over https (plain http is allowed only for loopback addresses, i.e. the emulator)"
+                )));
+            }
+            other => {
+                return Err(ApiError::Config(format!(
+                    "unsupported scheme `{other}` in AUTH0_DOMAIN; use https"
+                )));
+            }
+        }
+        if base_url.path() != "/" || base_url.query().is_some() {
+            return Err(ApiError::Config(format!(
+                "AUTH0_DOMAIN `{domain}` must be a bare domain without a path"
+            )));
+        }
+        let authority = match base_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        Ok(TenantTarget {
+            audience: format!("https://{authority}/api/v2/"),
+            base_url,
+        })
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// How verifyctl proves who it is.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A Management API token obtained elsewhere (`AUTH0_API_TOKEN`).
+    Token(Secret),
+    /// A machine-to-machine application (`AUTH0_CLIENT_ID` + `AUTH0_CLIENT_SECRET`).
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+struct CachedToken {
+    token: Secret,
+    refresh_at: Instant,
+}
+
+/// Request counts by endpoint, plus throttling and retry figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallStats {
+    /// `"GET /api/v2/users"` → number of HTTP requests sent (retries included).
+    pub requests: BTreeMap<String, u64>,
+    /// 429 answers that were waited out.
+    pub throttled: u64,
+    /// Requests repeated after a 5xx or transport failure.
+    pub retries: u64,
+}
+
+impl CallStats {
+    pub fn total(&self) -> u64 {
+        self.requests.values().sum()
+    }
+}
+
+/// The Management API client. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct ManagementClient {
+    http: reqwest::Client,
+    target: TenantTarget,
+    credentials: Credentials,
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    stats: Mutex<CallStats>,
+}
+
+/// What a request carries.
+enum Body<'a> {
+    None,
+    Json(&'a (dyn erased::JsonBody + Sync)),
+    Form(Vec<(&'static str, &'a str)>),
+}
+
+mod erased {
+    /// Object-safe `Serialize` for request bodies.
+    pub trait JsonBody {
+        fn to_json(&self) -> Result<Vec<u8>, serde_json::Error>;
+    }
+    impl<T: serde::Serialize> JsonBody for T {
+        fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+/// A successful answer.
+struct Answer {
+    text: String,
+}
+
+impl ManagementClient {
+    pub fn new(
+        target: TenantTarget,
+        credentials: Credentials,
+    ) -> Result<ManagementClient, ApiError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("verifyctl/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ApiError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(ManagementClient {
+            http,
+            target,
+            credentials,
+            token: tokio::sync::Mutex::new(None),
+            stats: Mutex::new(CallStats::default()),
+        })
+    }
+
+    pub fn target(&self) -> &TenantTarget {
+        &self.target
+    }
+
+    /// A copy of the request counters so far.
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    // ----- reads -----
+
+    /// Every connection of the tenant (checkpoint paging, so more than 1000 work).
+    pub async fn list_connections(&self) -> Result<Vec<Connection>, ApiError> {
+        self.checkpoint_list(&["api", "v2", "connections"], &[])
+            .await
+    }
+
+    /// Every application, without secrets.
+    pub async fn list_clients(&self) -> Result<Vec<Client>, ApiError> {
+        self.checkpoint_list(
+            &["api", "v2", "clients"],
+            &[
+                ("fields", "client_id,name,app_type,global"),
+                ("include_fields", "true"),
+            ],
+        )
+        .await
+    }
+
+    /// Every user with an identity in `connection`, through user search (`search_engine=v3`,
+    /// `page` is a page index). Fails with [`ApiError::TooManyUsers`] rather than return a
+    /// truncated list when the connection has 1000 users or more: search cannot page past
+    /// the first 1000 results, and a `total` of exactly 1000 may itself be capped.
+    pub async fn users_of_connection(&self, connection: &str) -> Result<Vec<User>, ApiError> {
+        let query = format!("identities.connection:\"{}\"", lucene_escape(connection));
+        let mut users: Vec<User> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut page = 0u64;
+        loop {
+            let page_text = page.to_string();
+            let per_page = PAGE_SIZE.to_string();
+            let params = [
+                ("q", query.as_str()),
+                ("search_engine", "v3"),
+                ("page", page_text.as_str()),
+                ("per_page", per_page.as_str()),
+                ("include_totals", "true"),
+                ("sort", "created_at:1"),
+            ];
+            let result: UsersPage = self
+                .get_json("GET /api/v2/users", &["api", "v2", "users"], &params)
+                .await?;
+            if result.total >= USER_SEARCH_LIMIT {
+                return Err(ApiError::TooManyUsers {
+                    connection: connection.to_string(),
+                    total: result.total,
+                    limit: USER_SEARCH_LIMIT,
+                });
+            }
+            let received = result.users.len() as u64;
+            for user in result.users {
+                // Users created while paging shift pages; never count one twice.
+                if seen.insert(user.user_id.clone()) {
+                    users.push(user);
+                }
+            }
+            page += 1;
+            if received < PAGE_SIZE || page * PAGE_SIZE >= result.total {
+                return Ok(users);
+            }
+        }
+    }
+
+    /// Users with exactly this email, in any connection (immediately consistent, unlike
+    /// search). Database emails are stored lower-cased, so the address is lower-cased.
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<User>, ApiError> {
+        let email = email.to_lowercase();
+        self.get_json(
+            "GET /api/v2/users-by-email",
+            &["api", "v2", "users-by-email"],
+            &[("email", email.as_str())],
+        )
+        .await
+    }
+
+    pub async fn get_user(&self, user_id: &str) -> Result<User, ApiError> {
+        self.get_json(
+            "GET /api/v2/users/{id}",
+            &["api", "v2", "users", user_id],
+            &[],
+        )
+        .await
+    }
+
+    pub async fn get_job(&self, job_id: &str) -> Result<Job, ApiError> {
+        self.get_json("GET /api/v2/jobs/{id}", &["api", "v2", "jobs", job_id], &[])
+            .await
+    }
+
+    // ----- writes (sent once; see the module doc) -----
+
+    pub async fn create_user(&self, request: &CreateUserRequest) -> Result<User, ApiError> {
+        let answer = self
+            .send(
+                Method::POST,
+                "POST /api/v2/users",
+                &["api", "v2", "users"],
+                &[],
+                Body::Json(request),
+                true,
+            )
+            .await?;
+        decode("POST /api/v2/users", &answer)
+    }
+
+    pub async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<User, ApiError> {
+        let answer = self
+            .send(
+                Method::PATCH,
+                "PATCH /api/v2/users/{id}",
+                &["api", "v2", "users", user_id],
+                &[],
+                Body::Json(patch),
+                true,
+            )
+            .await?;
+        decode("PATCH /api/v2/users/{id}", &answer)
+    }
+
+    pub async fn send_verification_email(
+        &self,
+        request: &VerificationEmailRequest,
+    ) -> Result<Job, ApiError> {
+        let answer = self
+            .send(
+                Method::POST,
+                "POST /api/v2/jobs/verification-email",
+                &["api", "v2", "jobs", "verification-email"],
+                &[],
+                Body::Json(request),
+                true,
+            )
+            .await?;
+        decode("POST /api/v2/jobs/verification-email", &answer)
+    }
+
+    /// Asks Auth0 to email a password-reset link (Authentication API; no bearer token). The
+    /// answer is a sentence of text, not JSON.
+    pub async fn send_password_reset(
+        &self,
+        request: &ChangePasswordRequest,
+    ) -> Result<(), ApiError> {
+        self.send(
+            Method::POST,
+            "POST /dbconnections/change_password",
+            &["dbconnections", "change_password"],
+            &[],
+            Body::Json(request),
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    // ----- plumbing -----
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
+        let answer = self
+            .send(Method::GET, endpoint, segments, query, Body::None, true)
+            .await?;
+        decode(endpoint, &answer)
+    }
+
+    async fn checkpoint_list<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Result<Vec<T>, ApiError> {
+        let endpoint = format!("GET /{}", segments.join("/"));
+        let mut items = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let mut query: Vec<(&str, &str)> = extra.to_vec();
+            query.push(("take", "100"));
+            if let Some(from) = &from {
+                query.push(("from", from.as_str()));
+            }
+            let page: CheckpointPage<T> = self.get_json(&endpoint, segments, &query).await?;
+            let empty = page.items.is_empty();
+            items.extend(page.items);
+            match page.next {
+                Some(next) if !next.is_empty() && !empty => from = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, ApiError> {
+        let mut url = self.target.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| ApiError::Config("the tenant URL cannot take a path".into()))?
+            .clear()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// Sends one logical request, waiting out 429s, retrying reads on transient failures
+    /// and refreshing an expired client-credentials token once.
+    async fn send(
+        &self,
+        method: Method,
+        endpoint: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Body<'_>,
+        authenticated: bool,
+    ) -> Result<Answer, ApiError> {
+        let url = self.url(segments, query)?;
+        let idempotent = method == Method::GET;
+        let payload = match &body {
+            Body::Json(value) => Some(value.to_json().map_err(|e| ApiError::Decode {
+                endpoint: endpoint.to_string(),
+                detail: format!("cannot encode the request: {e}"),
+            })?),
+            _ => None,
+        };
+        let mut throttled = 0u32;
+        let mut failures = 0u32;
+        let mut refreshed = false;
+        loop {
+            let mut request = self.http.request(method.clone(), url.clone());
+            if authenticated {
+                let token = self.access_token().await?;
+                request = request.bearer_auth(token.expose());
+            }
+            request = match (&body, &payload) {
+                (Body::Json(_), Some(bytes)) => request
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone()),
+                (Body::Form(fields), _) => request.form(fields),
+                _ => request,
+            };
+            self.count(endpoint);
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    if idempotent && failures < MAX_READ_RETRIES {
+                        failures += 1;
+                        self.note_retry();
+                        tokio::time::sleep(backoff(failures)).await;
+                        continue;
+                    }
+                    return Err(ApiError::Transport {
+                        endpoint: endpoint.to_string(),
+                        detail: describe_transport_error(&error),
+                    });
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS && throttled < MAX_THROTTLED_RETRIES {
+                throttled += 1;
+                self.note_throttled();
+                let wait = throttle_wait(response.headers(), throttled);
+                tracing::debug!(
+                    endpoint,
+                    wait_ms = wait.as_millis() as u64,
+                    "rate limited; waiting"
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && authenticated
+                && !refreshed
+                && matches!(self.credentials, Credentials::ClientCredentials { .. })
+            {
+                refreshed = true;
+                *self.token.lock().await = None;
+                continue;
+            }
+            if status.is_server_error() && idempotent && failures < MAX_READ_RETRIES {
+                failures += 1;
+                self.note_retry();
+                tokio::time::sleep(backoff(failures)).await;
+                continue;
+            }
+            let text = response.text().await.map_err(|e| ApiError::Transport {
+                endpoint: endpoint.to_string(),
+                detail: describe_transport_error(&e),
+            })?;
+            if status.is_success() {
+                return Ok(Answer { text });
+            }
+            return Err(status_error(endpoint, status, &text));
+        }
+    }
+
+    async fn access_token(&self) -> Result<Secret, ApiError> {
+        let (client_id, client_secret) = match &self.credentials {
+            Credentials::Token(token) => return Ok(token.clone()),
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id, client_secret),
+        };
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() < token.refresh_at
+        {
+            return Ok(token.token.clone());
+        }
+        let form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", client_secret.expose()),
+            ("audience", self.target.audience.as_str()),
+        ];
+        let answer = Box::pin(self.send(
+            Method::POST,
+            "POST /oauth/token",
+            &["oauth", "token"],
+            &[],
+            Body::Form(form),
+            false,
+        ))
+        .await?;
+        let response: TokenResponse = decode("POST /oauth/token", &answer)?;
+        // Refresh a minute early (or at half-life for very short tokens).
+        let lifetime = Duration::from_secs(response.expires_in);
+        let margin = Duration::from_secs(60).min(lifetime / 2);
+        let token = Secret::new(response.access_token);
+        *cached = Some(CachedToken {
+            token: token.clone(),
+            refresh_at: Instant::now() + lifetime - margin,
+        });
+        Ok(token)
+    }
+
+    fn count(&self, endpoint: &str) {
+        if let Ok(mut stats) = self.stats.lock() {
+            *stats.requests.entry(endpoint.to_string()).or_default() += 1;
+        }
+    }
+
+    fn note_throttled(&self) {
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.throttled += 1;
+        }
+    }
+
+    fn note_retry(&self) {
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.retries += 1;
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(endpoint: &str, answer: &Answer) -> Result<T, ApiError> {
+    serde_json::from_str(&answer.text).map_err(|e| ApiError::Decode {
+        endpoint: endpoint.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn status_error(endpoint: &str, status: StatusCode, text: &str) -> ApiError {
+    let body: ErrorBody = serde_json::from_str(text).unwrap_or_default();
+    let message = body
+        .message
+        .or(body.error_description)
+        .or_else(|| (!text.trim().is_empty()).then(|| truncate(text.trim(), 300)))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    let error_code = body.error_code.or_else(|| {
+        // OAuth bodies carry their code in `error`; Management bodies carry the reason phrase there.
+        body.error
+            .filter(|e| Some(e.as_str()) != status.canonical_reason())
+    });
+    ApiError::Status {
+        endpoint: endpoint.to_string(),
+        status: status.as_u16(),
+        message,
+        error_code,
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+fn describe_transport_error(error: &reqwest::Error) -> String {
+    let mut detail = if error.is_timeout() {
+        "the request timed out".to_string()
+    } else if error.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "the connection failed".to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    detail
+}
+
+/// How long to wait after a 429: `Retry-After` seconds, else until `x-ratelimit-reset`
+/// (epoch seconds), else exponential; always at least a few hundred milliseconds.
+fn throttle_wait(headers: &header::HeaderMap, attempt: u32) -> Duration {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let wait = if let Some(seconds) = number("retry-after") {
+        Duration::from_secs_f64(seconds.max(0.0))
+    } else if let Some(reset) = number("x-ratelimit-reset") {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        Duration::from_secs_f64((reset - now).max(0.0))
+    } else {
+        backoff(attempt)
+    };
+    wait.clamp(Duration::from_millis(250), MAX_THROTTLE_WAIT)
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)))
+}
+
+/// Escapes a value for a quoted Lucene term.
+fn lucene_escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_default_to_https_and_derive_the_audience() {
+        let target = TenantTarget::parse("acme.eu.auth0.com").unwrap();
+        assert_eq!(target.base_url.as_str(), "https://acme.eu.auth0.com/");
+        assert_eq!(target.audience, "https://acme.eu.auth0.com/api/v2/");
+        let explicit = TenantTarget::parse("https://acme.eu.auth0.com/").unwrap();
+        assert_eq!(explicit, target);
+    }
+
+    #[test]
+    fn plain_http_is_only_for_loopback() {
+        let local = TenantTarget::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(local.audience, "https://127.0.0.1:8080/api/v2/");
+        assert!(TenantTarget::parse("http://localhost:1").is_ok());
+        assert!(TenantTarget::parse("http://[::1]:9").is_ok());
+        let error = TenantTarget::parse("http://acme.eu.auth0.com").unwrap_err();
+        assert!(error.to_string().contains("refusing plain http"), "{error}");
+        assert!(TenantTarget::parse("ftp://x").is_err());
+        assert!(TenantTarget::parse("").is_err());
+        assert!(TenantTarget::parse("acme.eu.auth0.com/api/v2").is_err());
+    }
+
+    #[test]
+    fn error_bodies_keep_message_and_code() {
+        let error = status_error(
+            "GET /api/v2/users",
+            StatusCode::BAD_REQUEST,
+            r#"{"statusCode":400,"error":"Bad Request","message":"You can only page through the first 1000 records.","errorCode":"invalid_paging"}"#,
+        );
+        assert_eq!(
+            error.to_string(),
+            "GET /api/v2/users failed: HTTP 400: You can only page through the first 1000 records. (invalid_paging)"
+        );
+        let oauth = status_error(
+            "POST /oauth/token",
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
+        );
+        assert_eq!(oauth.error_code(), Some("access_denied"));
+        let no_code = status_error(
+            "GET /api/v2/jobs/{id}",
+            StatusCode::NOT_FOUND,
+            r#"{"statusCode":404,"error":"Not Found","message":"Job not found."}"#,
+        );
+        assert_eq!(no_code.error_code(), None);
+    }
+
+    #[test]
+    fn throttle_waits_follow_headers_within_bounds() {
+        let mut headers = header::HeaderMap::new();
+        headers.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(throttle_wait(&headers, 1), Duration::from_secs(3));
+        headers.insert("retry-after", "100000".parse().unwrap());
+        assert_eq!(throttle_wait(&headers, 1), MAX_THROTTLE_WAIT);
+        let empty = header::HeaderMap::new();
+        assert_eq!(throttle_wait(&empty, 1), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn lucene_values_are_escaped() {
+        assert_eq!(lucene_escape(r#"a"b\c"#), r#"a\"b\\c"#);
+    }
+}

@@ -1,0 +1,214 @@
+//! Wire types of the Management and Authentication APIs, as far as verifyctl reads or
+//! writes them. Field names are Auth0's (reference §2-§8); fields Auth0 omits when unset are
+//! `Option`s, and request bodies skip what they do not set.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::secret::Secret;
+
+/// A user as `GET /api/v2/users`, `/users-by-email`, `POST` and `PATCH` return it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct User {
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Absent on some social profiles; absent means not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logins_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<bool>,
+}
+
+impl User {
+    pub fn is_verified(&self) -> bool {
+        self.email_verified == Some(true)
+    }
+
+    /// The identity of `connection` (users can have linked identities of other connections).
+    pub fn identity_in(&self, connection: &str) -> Option<&Identity> {
+        self.identities.iter().find(|i| i.connection == connection)
+    }
+}
+
+/// One entry of a user's `identities`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Identity {
+    pub connection: String,
+    pub provider: String,
+    /// A string for most providers, an integer for some social ones (reference §2.1).
+    pub user_id: Value,
+    #[serde(rename = "isSocial", default, skip_serializing_if = "Option::is_none")]
+    pub is_social: Option<bool>,
+}
+
+impl Identity {
+    /// The provider-side id as a string, whatever JSON type it came as.
+    pub fn user_id_string(&self) -> String {
+        match &self.user_id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A connection as `GET /api/v2/connections` returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Connection {
+    pub id: String,
+    pub name: String,
+    pub strategy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// An application (client), read without secrets (`fields=client_id,name,app_type,global`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<bool>,
+}
+
+/// A job (`POST /api/v2/jobs/verification-email`, `GET /api/v2/jobs/{id}`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// Body of `POST /api/v2/users`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateUserRequest {
+    pub connection: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    pub email_verified: bool,
+    pub verify_email: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+/// Body of `PATCH /api/v2/users/{id}`; only set fields are sent. Metadata objects are
+/// shallow-merged by Auth0 (a `null` value deletes a key).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+impl UserPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == UserPatch::default()
+    }
+}
+
+/// Body of `POST /api/v2/jobs/verification-email`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationEmailRequest {
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<JobIdentity>,
+}
+
+/// The `identity` of a verification-email job (needed for social and linked identities).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobIdentity {
+    pub user_id: String,
+    pub provider: String,
+}
+
+/// Body of `POST /dbconnections/change_password` (Authentication API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePasswordRequest {
+    pub email: String,
+    pub connection: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// Response of `POST /oauth/token`.
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+/// `GET /api/v2/users?include_totals=true` page.
+#[derive(Deserialize)]
+pub(crate) struct UsersPage {
+    pub users: Vec<User>,
+    pub total: u64,
+}
+
+/// A checkpoint-paginated list page (`take` + `from`, reference §11.3).
+#[derive(Deserialize)]
+pub(crate) struct CheckpointPage<T> {
+    #[serde(alias = "connections", alias = "clients")]
+    pub items: Vec<T>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// The Management API error body (reference §0.1).
+#[derive(Deserialize, Default)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default, rename = "errorCode")]
+    pub error_code: Option<String>,
+    /// OAuth-style bodies (`/oauth/token`, `/dbconnections/*`).
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
