@@ -566,10 +566,9 @@ fn existing_user(
                 );
             }
         } else if matches!(onboarding, None | Some(Onboarding::VerificationEmail)) {
-            if matches!(
-                context.kind(),
-                ConnectionKind::Enterprise | ConnectionKind::PasswordlessSms
-            ) {
+            // Social and enterprise providers assert email_verified themselves and overwrite
+            // it at each login (reference §12.7), so a verification email cannot settle it.
+            if !context.kind().can_set_verified() {
                 warnings.add(
                     context,
                     WarningKind::ProviderControlsVerification,

@@ -207,6 +207,9 @@ pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnost
 #[derive(Default)]
 struct ParsedPolicies {
     connections: Vec<(ConnectionPolicy, Located)>,
+    /// Names of connection entries that failed to parse: users naming them are not also
+    /// reported as naming an undefined connection.
+    broken_connections: std::collections::BTreeSet<String>,
     applications: Vec<(ApplicationPolicy, Located)>,
     users: Vec<(UserPolicy, Located)>,
 }
@@ -269,9 +272,25 @@ fn parse_file(source: &PolicySource, parsed: &mut ParsedPolicies, diagnostics: &
             _ => "",
         };
         match name {
-            "connections" => collect_items(file, value, &mut parsed.connections, diagnostics),
-            "applications" => collect_items(file, value, &mut parsed.applications, diagnostics),
-            "users" => collect_items(file, value, &mut parsed.users, diagnostics),
+            "connections" => {
+                let failed = collect_items(file, value, &mut parsed.connections, diagnostics);
+                parsed
+                    .broken_connections
+                    .extend(
+                        failed
+                            .iter()
+                            .filter_map(|node| match &node.get("name")?.kind {
+                                NodeKind::Str(name) => Some(name.clone()),
+                                _ => None,
+                            }),
+                    );
+            }
+            "applications" => {
+                collect_items(file, value, &mut parsed.applications, diagnostics);
+            }
+            "users" => {
+                collect_items(file, value, &mut parsed.users, diagnostics);
+            }
             _ => diagnostics.push(Diagnostic::new(
                 format!(
                     "unknown top-level key `{}`, expected one of {}",
@@ -294,21 +313,23 @@ fn display_key(key: &Node) -> String {
     }
 }
 
-fn collect_items<T: DeserializeOwned>(
+/// Deserializes each list item on its own; returns the items that failed.
+fn collect_items<'n, T: DeserializeOwned>(
     file: &Arc<str>,
-    list: &Node,
+    list: &'n Node,
     out: &mut Vec<(T, Located)>,
     diagnostics: &mut Diagnostics,
-) {
+) -> Vec<&'n Node> {
+    let mut failed = Vec::new();
     let items = match &list.kind {
         NodeKind::Seq(items) => items,
-        NodeKind::Null => return,
+        NodeKind::Null => return failed,
         _ => {
             diagnostics.push(Diagnostic::new(
                 format!("expected a list, found {}", list.type_name()),
                 Origin::at(file, list.loc),
             ));
-            return;
+            return failed;
         }
     };
     for item in items {
@@ -320,12 +341,16 @@ fn collect_items<T: DeserializeOwned>(
                     node: item.clone(),
                 },
             )),
-            Err(error) => diagnostics.push(Diagnostic::new(
-                error.message,
-                Origin::at(file, error.loc.unwrap_or(item.loc)),
-            )),
+            Err(error) => {
+                diagnostics.push(Diagnostic::new(
+                    error.message,
+                    Origin::at(file, error.loc.unwrap_or(item.loc)),
+                ));
+                failed.push(item);
+            }
         }
     }
+    failed
 }
 
 /// Cross-entry checks and assembly of the desired state.
@@ -338,8 +363,14 @@ fn assemble(
         files,
         ..DesiredState::default()
     };
+    let mut broken_connections = parsed.broken_connections;
     for (policy, located) in parsed.connections {
-        if let Some(spec) = connection_spec(policy, &located, diagnostics) {
+        let name = policy.name.clone();
+        let Some(spec) = connection_spec(policy, &located, diagnostics) else {
+            broken_connections.insert(name);
+            continue;
+        };
+        {
             if let Some(first) = state.connections.get(&spec.name) {
                 diagnostics.push(
                     Diagnostic::new(
@@ -361,16 +392,13 @@ fn assemble(
     }
     let mut seen_users: BTreeMap<(String, String), Origin> = BTreeMap::new();
     for (policy, located) in parsed.users {
-        let Some(spec) = user_spec(policy, &located, &state.connections, diagnostics) else {
-            continue;
-        };
-        let key = (spec.connection.clone(), spec.email.clone());
+        let key = (policy.connection.clone(), policy.email.to_lowercase());
         if let Some(first) = seen_users.get(&key) {
             diagnostics.push(
                 Diagnostic::new(
                     format!(
                         "user {} is listed twice for connection `{}` (emails are compared case-insensitively)",
-                        spec.email, spec.connection
+                        key.1, key.0
                     ),
                     located.field("email"),
                 )
@@ -380,7 +408,15 @@ fn assemble(
             continue;
         }
         seen_users.insert(key, located.field("email"));
-        state.users.push(spec);
+        if let Some(spec) = user_spec(
+            policy,
+            &located,
+            &state.connections,
+            &broken_connections,
+            diagnostics,
+        ) {
+            state.users.push(spec);
+        }
     }
     state
         .users
@@ -511,6 +547,7 @@ fn user_spec(
     policy: UserPolicy,
     located: &Located,
     connections: &BTreeMap<String, ConnectionSpec>,
+    broken_connections: &std::collections::BTreeSet<String>,
     diagnostics: &mut Diagnostics,
 ) -> Option<UserSpec> {
     let mut ok = true;
@@ -547,6 +584,11 @@ fn user_spec(
         }
     }
     let Some(connection) = connections.get(&policy.connection) else {
+        if broken_connections.contains(&policy.connection) {
+            // Its definition has its own error; do not pile on.
+            return None;
+        }
+        let known = connections.keys().chain(broken_connections.iter());
         let mut diagnostic = Diagnostic::new(
             format!(
                 "user {} names connection `{}`, which no policy defines",
@@ -554,7 +596,7 @@ fn user_spec(
             ),
             located.field("connection"),
         );
-        diagnostic = match closest(&policy.connection, connections.keys()) {
+        diagnostic = match closest(&policy.connection, known) {
             Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
             None => diagnostic.with_hint(format!(
                 "add `- name: {}` with its `email_verification` under `connections:`",
@@ -747,11 +789,11 @@ mod tests {
                 .iter()
                 .any(|m| m.contains("app_metadata key `verifyctl`"))
         );
-        // The connection is invalid, so the user cannot be checked against it beyond its own fields.
+        // The connection's own errors are enough: its users are not also reported as
+        // naming an undefined connection.
         assert!(
-            messages
-                .iter()
-                .any(|m| m.contains("names connection `staff`"))
+            !messages.iter().any(|m| m.contains("names connection")),
+            "{messages:?}"
         );
     }
 
