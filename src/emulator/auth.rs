@@ -128,33 +128,50 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 
 /// The fields of an Authentication API body, sent as JSON or as a form.
 /// (auth0-python sends JSON with `organization: null`; node and go send forms.)
-pub fn auth_api_fields(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<HashMap<String, String>, OAuthError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Ok(url::form_urlencoded::parse(body).into_owned().collect());
+pub struct AuthApiFields(HashMap<String, String>);
+
+impl AuthApiFields {
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<AuthApiFields, OAuthError> {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            let fields = url::form_urlencoded::parse(body).into_owned().collect();
+            return Ok(AuthApiFields(fields));
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|_| OAuthError::invalid_request("Invalid JSON body"))?;
+        let Value::Object(object) = value else {
+            return Err(OAuthError::invalid_request(
+                "The body must be a JSON object",
+            ));
+        };
+        let fields = object
+            .into_iter()
+            .filter_map(|(key, value)| match value {
+                Value::Null => None,
+                Value::String(text) => Some((key, text)),
+                other => Some((key, other.to_string())),
+            })
+            .collect();
+        Ok(AuthApiFields(fields))
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| OAuthError::invalid_request("Invalid JSON body"))?;
-    let Value::Object(object) = value else {
-        return Err(OAuthError::invalid_request(
-            "The body must be a JSON object",
-        ));
-    };
-    let fields = object
-        .into_iter()
-        .filter_map(|(key, value)| match value {
-            Value::Null => None,
-            Value::String(text) => Some((key, text)),
-            other => Some((key, other.to_string())),
+
+    /// A non-empty field.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A non-empty field, or 400 `invalid_request`.
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| {
+            OAuthError::invalid_request(format!("Missing required parameter: {name}"))
         })
-        .collect();
-    Ok(fields)
+    }
 }
 
 /// `POST /oauth/token`: the client-credentials grant for the Management API.
@@ -163,19 +180,8 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let fields = auth_api_fields(&headers, &body)?;
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let required = |name: &str| {
-        field(name).ok_or_else(|| {
-            OAuthError::invalid_request(format!("Missing required parameter: {name}"))
-        })
-    };
-    let grant_type = required("grant_type")?;
+    let fields = AuthApiFields::parse(&headers, &body)?;
+    let grant_type = fields.required("grant_type")?;
     if grant_type != "client_credentials" {
         // Choice: only client credentials are emulated; other grants get the OAuth
         // error for grants a server does not support.
@@ -185,15 +191,15 @@ pub async fn token(
             format!("Unsupported grant type: {grant_type}"),
         ));
     }
-    let client_id = required("client_id")?;
-    let secret = field("client_secret").unwrap_or_default();
+    let client_id = fields.required("client_id")?;
+    let secret = fields.get("client_secret").unwrap_or_default();
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let now = emulator.now();
     let (token, scopes) = emulator.with_world(|world| {
         let granted = world.granted_scopes(client_id, secret).ok_or_else(|| {
             OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
         })?;
-        let audience = field("audience").ok_or_else(|| {
+        let audience = fields.get("audience").ok_or_else(|| {
             OAuthError::new(
                 StatusCode::FORBIDDEN,
                 "access_denied",
@@ -207,7 +213,7 @@ pub async fn token(
         if !accepted || granted.is_empty() {
             return Err(not_authorized_for(audience));
         }
-        let scopes = narrow(granted, field("scope"));
+        let scopes = narrow(granted, fields.get("scope"));
         Ok((world.tokens.issue(scopes.clone(), now), scopes))
     })?;
     let body = json!({

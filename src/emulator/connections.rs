@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::Emulator;
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
-use super::request::{self, Expect, Paging, Projection, QueryParams, project};
-use super::state::{Connection, JsonObject};
+use super::request::{self, Expect, Paging, Projection, QueryParams, Schema, project};
+use super::state::{Connection, JsonObject, to_object};
 
 const READ: &[&str] = &["read:connections"];
 
@@ -78,7 +78,7 @@ pub async fn read(
 
 /// Patchable fields (reference §7.3); `name`, `strategy` and anything else are refused
 /// as additional properties.
-const PATCH_TYPES: &[(&str, Expect, bool)] = &[
+const PATCH_SCHEMA: &Schema = &[
     ("display_name", Expect::String, false),
     ("options", Expect::Object, true),
     ("enabled_clients", Expect::Array, false),
@@ -100,9 +100,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     token.require(&["update:connections"])?;
     let body = request::json_object(&body)?;
-    let allowed: Vec<&str> = PATCH_TYPES.iter().map(|(name, _, _)| *name).collect();
-    request::reject_unknown(&body, &allowed)?;
-    request::check_types(&body, PATCH_TYPES)?;
+    request::check_payload(&body, PATCH_SCHEMA)?;
     let connection = emulator.with_world(|world| {
         let connection = world
             .tenant
@@ -137,10 +135,7 @@ fn find<'a>(connections: &'a [Connection], id: &str) -> Option<&'a Connection> {
 /// A connection as the API shows it: as stored, plus the two fields real responses
 /// always carry (`realms` defaulting to `[name]`, `is_domain_connection` to false).
 fn connection_json(connection: &Connection) -> JsonObject {
-    let mut object = match serde_json::to_value(connection) {
-        Ok(Value::Object(object)) => object,
-        _ => JsonObject::new(),
-    };
+    let mut object = to_object(connection);
     object
         .entry("realms")
         .or_insert_with(|| Value::Array(vec![Value::String(connection.name.clone())]));

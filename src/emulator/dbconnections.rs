@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::Emulator;
-use super::auth::auth_api_fields;
+use super::auth::AuthApiFields;
 use super::config::RateLimit;
 use super::errors::OAuthError;
 use super::faults::{ConnectionHandle, peer};
@@ -37,21 +37,10 @@ pub async fn change_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let fields = auth_api_fields(&headers, &body)?;
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let required = |name: &str| {
-        field(name).ok_or_else(|| {
-            OAuthError::invalid_request(format!("Missing required parameter: {name}"))
-        })
-    };
-    let email = required("email")?;
-    let connection = required("connection")?;
-    let client_id = field("client_id");
+    let fields = AuthApiFields::parse(&headers, &body)?;
+    let email = fields.required("email")?;
+    let connection = fields.required("connection")?;
+    let client_id = fields.get("client_id");
     let ip = peer(connection_info).map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |addr| addr.ip());
     let now = emulator.timestamp();
     let decision = emulator.with_world(|world| {

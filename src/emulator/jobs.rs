@@ -16,13 +16,12 @@ use serde_json::{Value, json};
 
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
-use super::request::{self, Expect, missing_property, string_field};
+use super::request::{self, Expect, Schema, missing_property, string_field};
 use super::state::{Job, JobKind, JobStatus, JsonObject, User};
 use super::users::queue_verification_email;
 use super::{Emulator, World};
 
-const FIELDS: &[&str] = &["user_id", "client_id", "identity", "organization_id"];
-const TYPES: &[(&str, Expect, bool)] = &[
+const SCHEMA: &Schema = &[
     ("user_id", Expect::String, false),
     ("client_id", Expect::String, false),
     ("identity", Expect::Object, false),
@@ -37,8 +36,7 @@ pub async fn create_verification_email(
 ) -> Result<Response, ApiError> {
     token.require(&["update:users"])?;
     let body = request::json_object(&body)?;
-    request::reject_unknown(&body, FIELDS)?;
-    request::check_types(&body, TYPES)?;
+    request::check_payload(&body, SCHEMA)?;
     let user_id = string_field(&body, "user_id").ok_or_else(|| missing_property("user_id"))?;
     let identity = body
         .get("identity")

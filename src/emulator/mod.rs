@@ -145,27 +145,20 @@ impl World {
     /// `provider|id` from the first identity, completing the identity when needed.
     fn assign_user_id(&mut self, index: usize) {
         let key = self.new_user_key();
-        let strategy = |connection: &str| {
-            self.tenant
-                .connection_by_name(connection)
-                .map(|c| c.strategy.clone())
-        };
-        let provider = match self.tenant.users[index].identities.first() {
-            Some(identity) => identity.provider.clone().or_else(|| {
-                // Auth0 names an identity's provider after its connection's strategy.
-                strategy(&identity.connection)
-            }),
-            None => None,
-        }
-        .unwrap_or_else(|| "auth0".to_owned());
-        let user = &mut self.tenant.users[index];
+        let tenant = &mut self.tenant;
+        // Auth0 names an identity's provider after its connection's strategy.
+        let strategy = |name: &str| tenant.connection_by_name(name).map(|c| c.strategy.clone());
+        let provider = tenant.users[index]
+            .identities
+            .first()
+            .and_then(|i| i.provider.clone().or_else(|| strategy(&i.connection)))
+            .unwrap_or_else(|| "auth0".to_owned());
+        let user = &mut tenant.users[index];
         let id_part = match user.identities.first_mut() {
             Some(identity) => {
-                identity.provider.get_or_insert_with(|| provider.clone());
-                identity
-                    .user_id
-                    .get_or_insert_with(|| Value::String(key.clone()));
-                identity.user_id_text().unwrap_or(key)
+                identity.provider = Some(provider.clone());
+                identity.user_id.get_or_insert(Value::String(key));
+                identity.user_id_text().unwrap_or_default()
             }
             None => key,
         };

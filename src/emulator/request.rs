@@ -236,14 +236,18 @@ pub fn json_object(body: &[u8]) -> Result<JsonObject, ApiError> {
     }
 }
 
-/// Rejects body properties outside `allowed`.
-pub fn reject_unknown(body: &JsonObject, allowed: &[&str]) -> Result<(), ApiError> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(ApiError::invalid_body(format!(
+/// A body schema: each allowed property, its JSON type, and whether `null` is allowed.
+pub type Schema = [(&'static str, Expect, bool)];
+
+/// Rejects properties the schema does not list and properties of the wrong type.
+pub fn check_payload(body: &JsonObject, schema: &Schema) -> Result<(), ApiError> {
+    let allowed = |key: &str| schema.iter().any(|(name, _, _)| *name == key);
+    if let Some(key) = body.keys().find(|k| !allowed(k)) {
+        return Err(ApiError::invalid_body(format!(
             "Payload validation error: 'Additional properties not allowed: {key}'."
-        ))),
-        None => Ok(()),
+        )));
     }
+    check_types(body, schema)
 }
 
 /// The JSON type a body property must have.
@@ -277,8 +281,8 @@ impl Expect {
 }
 
 /// Checks the type of each present property; `null` passes where `nullable` says so.
-pub fn check_types(body: &JsonObject, rules: &[(&str, Expect, bool)]) -> Result<(), ApiError> {
-    for (name, expect, nullable) in rules {
+fn check_types(body: &JsonObject, schema: &Schema) -> Result<(), ApiError> {
+    for (name, expect, nullable) in schema {
         let Some(value) = body.get(*name) else {
             continue;
         };

@@ -13,6 +13,14 @@ use super::config::RateLimit;
 /// A JSON object, as used for metadata, connection options and unknown fields.
 pub type JsonObject = Map<String, Value>;
 
+/// A value's JSON form as an object (empty if it does not serialize to one).
+pub(crate) fn to_object(value: &impl Serialize) -> JsonObject {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(object)) => object,
+        _ => JsonObject::new(),
+    }
+}
+
 /// Everything the emulated tenant holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,10 +139,7 @@ impl User {
 
     /// The user as the API shows it: one JSON object with every field that is set.
     pub fn to_json(&self) -> JsonObject {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(object)) => object,
-            _ => JsonObject::new(),
-        }
+        to_object(self)
     }
 }
 

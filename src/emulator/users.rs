@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
 use super::request::{
-    self, Expect, Projection, QueryParams, bool_field, missing_property, project, query_error,
-    string_field,
+    self, Expect, Projection, QueryParams, Schema, bool_field, missing_property, project,
+    query_error, string_field,
 };
 use super::search::{self, Sort};
 use super::state::{
@@ -205,27 +205,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-const CREATE_FIELDS: &[&str] = &[
-    "connection",
-    "email",
-    "password",
-    "email_verified",
-    "verify_email",
-    "phone_number",
-    "phone_verified",
-    "username",
-    "user_id",
-    "given_name",
-    "family_name",
-    "name",
-    "nickname",
-    "picture",
-    "blocked",
-    "app_metadata",
-    "user_metadata",
-];
-
-const CREATE_TYPES: &[(&str, Expect, bool)] = &[
+const CREATE_SCHEMA: &Schema = &[
     ("connection", Expect::String, false),
     ("email", Expect::String, false),
     ("password", Expect::String, false),
@@ -266,8 +246,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     token.require(&["create:users"])?;
     let body = request::json_object(&body)?;
-    request::reject_unknown(&body, CREATE_FIELDS)?;
-    request::check_types(&body, CREATE_TYPES)?;
+    request::check_payload(&body, CREATE_SCHEMA)?;
     check_metadata(&body)?;
     let now = emulator.timestamp();
     let user = emulator.with_world(|world| create_user(world, &body, &now))?;
@@ -286,13 +265,17 @@ fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<User, 
     if custom_key.is_some_and(|key| world.tenant.user(&format!("{provider}|{key}")).is_some()) {
         return Err(user_exists());
     }
-    check_unique(world, &connection.name, email.as_deref(), None)?;
-    check_unique_username(
+    if email_taken(world, &connection.name, email.as_deref(), None) {
+        return Err(user_exists());
+    }
+    if username_taken(
         world,
         &connection.name,
         string_field(body, "username"),
         None,
-    )?;
+    ) {
+        return Err(username_in_use());
+    }
     let key = custom_key.map_or_else(|| world.new_user_key(), str::to_owned);
     let user = new_user(body, &connection, email, &key, now);
     let send_verification = user.email.is_some()
@@ -450,52 +433,49 @@ fn in_connection(user: &User, connection: &str) -> bool {
     user.identities.iter().any(|i| i.connection == connection)
 }
 
-/// 409 when another user of the connection has this email (case-insensitively).
-fn check_unique(
+/// Whether a user of `connection` other than `except` clashes with a new value.
+fn taken(
     world: &World,
     connection: &str,
-    email: Option<&str>,
     except: Option<&str>,
-) -> Result<(), ApiError> {
-    let Some(email) = email else {
-        return Ok(());
-    };
-    let taken = world.tenant.users.iter().any(|user| {
-        Some(user.user_id.as_str()) != except
-            && in_connection(user, connection)
-            && user
-                .email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email))
-    });
-    if taken { Err(user_exists()) } else { Ok(()) }
+    clashes: impl Fn(&User) -> bool,
+) -> bool {
+    world.tenant.users.iter().any(|user| {
+        Some(user.user_id.as_str()) != except && in_connection(user, connection) && clashes(user)
+    })
 }
 
-/// 409 when another user of the connection has this username (status UNCONFIRMED in the
-/// reference; 409 like the duplicate-email case).
-fn check_unique_username(
+/// Whether another user of the connection has this email (case-insensitively).
+fn email_taken(world: &World, connection: &str, email: Option<&str>, except: Option<&str>) -> bool {
+    email.is_some_and(|email| {
+        taken(world, connection, except, |user| {
+            user.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
+    })
+}
+
+fn username_taken(
     world: &World,
     connection: &str,
     username: Option<&str>,
     except: Option<&str>,
-) -> Result<(), ApiError> {
-    let Some(username) = username else {
-        return Ok(());
-    };
-    let taken = world.tenant.users.iter().any(|user| {
-        Some(user.user_id.as_str()) != except
-            && in_connection(user, connection)
-            && user.other.get("username").and_then(Value::as_str) == Some(username)
-    });
-    if taken {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "The username provided is in use already.",
-        )
-        .code("auth0_idp_error"))
-    } else {
-        Ok(())
-    }
+) -> bool {
+    username.is_some_and(|username| {
+        taken(world, connection, except, |user| {
+            user.other.get("username").and_then(Value::as_str) == Some(username)
+        })
+    })
+}
+
+/// Status UNCONFIRMED in the reference; 409 like a duplicate email.
+fn username_in_use() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "The username provided is in use already.",
+    )
+    .code("auth0_idp_error")
 }
 
 fn check_email_format(email: &str) -> Result<(), ApiError> {
@@ -673,29 +653,8 @@ pub fn queue_verification_email(
     true
 }
 
-const UPDATE_FIELDS: &[&str] = &[
-    "blocked",
-    "email_verified",
-    "email",
-    "phone_number",
-    "phone_verified",
-    "user_metadata",
-    "app_metadata",
-    "given_name",
-    "family_name",
-    "name",
-    "nickname",
-    "picture",
-    "verify_email",
-    "verify_phone_number",
-    "password",
-    "connection",
-    "client_id",
-    "username",
-];
-
 /// Non-metadata fields can be unset with `null` (reference §4.1).
-const UPDATE_TYPES: &[(&str, Expect, bool)] = &[
+const UPDATE_SCHEMA: &Schema = &[
     ("blocked", Expect::Boolean, true),
     ("email_verified", Expect::Boolean, false),
     ("email", Expect::String, true),
@@ -728,8 +687,7 @@ pub async fn update(
     if !token.has("update:users") && body.keys().any(|k| k != "app_metadata") {
         return Err(ApiError::insufficient_scope(&["update:users"]));
     }
-    request::reject_unknown(&body, UPDATE_FIELDS)?;
-    request::check_types(&body, UPDATE_TYPES)?;
+    request::check_payload(&body, UPDATE_SCHEMA)?;
     check_metadata(&body)?;
     reject_simultaneous_changes(&body)?;
     let now = emulator.timestamp();
@@ -795,9 +753,11 @@ fn update_user(
         }
         _ => None,
     };
-    if new_email.is_some() {
-        check_unique(world, &connection_name, new_email.as_deref(), Some(user_id))
-            .map_err(|_| ApiError::bad_request("The specified new email already exists"))?;
+    if email_taken(world, &connection_name, new_email.as_deref(), Some(user_id)) {
+        // Choice: a PATCH to a taken email is refused with this 400 text.
+        return Err(ApiError::bad_request(
+            "The specified new email already exists",
+        ));
     }
     if let Some(password) = string_field(body, "password") {
         match &connection {
@@ -809,12 +769,14 @@ fn update_user(
             }
         }
     }
-    check_unique_username(
+    if username_taken(
         world,
         &connection_name,
         string_field(body, "username"),
         Some(user_id),
-    )?;
+    ) {
+        return Err(username_in_use());
+    }
     let user = &mut world.tenant.users[index];
     apply_patch(user, body, new_email, now);
     let user = user.clone();
