@@ -179,3 +179,13 @@ async fn unknown_routes_get_an_auth0_404_and_every_request_is_logged() {
         ("GET", "/api/v2/tickets", Some("x=1"), 404)
     );
 }
+
+#[tokio::test]
+async fn shutdown_stops_serving() {
+    let tenant = Tenant::start().await;
+    let url = tenant.url(ALICE_PATH);
+    assert_eq!(tenant.get(ALICE_PATH).await.status, 200);
+    tenant.server.shutdown().await;
+    let after = reqwest::Client::new().get(url).send().await;
+    assert!(after.is_err(), "nothing listens any more: {after:?}");
+}

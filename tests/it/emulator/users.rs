@@ -1,7 +1,7 @@
 //! Users: create, conflicts, PATCH rules, search and paging, by-email, delete.
 
 use serde_json::{Value, json};
-use verifyctl::emulator::{Identity, OutboxKind, TenantState, User};
+use verifyctl::emulator::{Connection, Identity, OutboxKind, TenantState, User};
 
 use super::{ALICE, ALICE_PATH, Tenant, config, fixture};
 
@@ -469,4 +469,32 @@ async fn search_filters_sorts_and_projects() {
     );
     let broken = tenant.get("/api/v2/users?q=email%3A%22open").await;
     assert_eq!(broken.status, 400);
+}
+
+#[tokio::test]
+async fn passwordless_email_users_need_no_password() {
+    let mut state = fixture();
+    state.connections.push(Connection {
+        id: "con_Ema11Pass1ess000".into(),
+        name: "email".into(),
+        strategy: "email".into(),
+        ..Connection::default()
+    });
+    let tenant = Tenant::start_with(state, config()).await;
+    let reply = tenant
+        .post(
+            "/api/v2/users",
+            &json!({"connection": "email", "email": "Pat@Partner.example", "email_verified": true}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    assert!(
+        reply.body["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("email|")
+    );
+    assert_eq!(reply.body["identities"][0]["provider"], "email");
+    assert_eq!(reply.body["email"], "pat@partner.example");
+    assert!(tenant.emulator.outbox().is_empty());
 }
