@@ -199,6 +199,7 @@ pub async fn token(
         let granted = world.granted_scopes(client_id, secret).ok_or_else(|| {
             OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
         })?;
+        // Choice: the tenant has no default audience, so `audience` is required.
         let audience = fields.get("audience").ok_or_else(|| {
             OAuthError::new(
                 StatusCode::FORBIDDEN,

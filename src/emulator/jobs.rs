@@ -6,7 +6,9 @@
 //! is `completed`; otherwise nothing is sent and the job is `failed` (the recorded job
 //! for an already-verified user read back `failed`). Status timeline (choice): the 201
 //! and the **first** `GET` report `pending`, every later `GET` the final status, so
-//! clients must poll at least once and never wait on a clock.
+//! clients must poll at least once and never wait on a clock. The outbox message names
+//! the job's `client_id` only when the request gave one (Auth0 then brands with the
+//! global client, which the outbox does not spell out).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -61,6 +61,15 @@ struct Shared {
     world: Mutex<World>,
 }
 
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let domain = self.with_world(|world| world.tenant.domain.clone());
+        f.debug_struct("Emulator")
+            .field("domain", &domain)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One request the emulator served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -326,6 +335,7 @@ impl Emulator {
 }
 
 /// A served emulator. Dropping it stops the server too.
+#[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,

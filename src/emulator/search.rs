@@ -5,7 +5,8 @@
 //! (`identities.connection`, `app_metadata.a.b`), `email.domain`, `_exists_:field`,
 //! `field:*`, suffix wildcards (`ali*`), ranges (`logins_count:[1 TO 5}`,
 //! `created_at:[* TO 2026-01-01]`), `NOT`/`-`, `AND`, `OR` (AND binds tighter; terms
-//! side by side are OR'ed, Lucene's default operator), parentheses and a bare `*`.
+//! side by side are OR'ed: a choice, Lucene's default operator), parentheses and a bare
+//! `*`. A term without a field is an error (choice: Auth0 would search default fields).
 //! `email`, `name`, `given_name`, `family_name` and `nickname` match case-insensitively,
 //! everything else exactly.
 

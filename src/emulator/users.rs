@@ -130,8 +130,10 @@ impl UserSearch {
     }
 }
 
-/// `search_engine`: v3 or absent. A recorded request without `search_engine` searched
-/// with `q` (users.json), so absent means v3; v1 and v2 get the real 400 texts.
+/// `search_engine`: v3 or absent. Choice: absent means v3, because a recorded request
+/// without `search_engine` searched with `q` (users.json; the recording wins over the
+/// brief's "q without v2/v3 is a 400"); v1 (with or without `q`) and v2 get the real
+/// 400 texts.
 fn check_search_engine(params: &QueryParams) -> Result<(), ApiError> {
     match params.get("search_engine") {
         None | Some("v3") => Ok(()),
@@ -291,7 +293,7 @@ fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<User, 
 /// passwordless connection (reference §3).
 fn creatable_connection(world: &World, body: &JsonObject) -> Result<Connection, ApiError> {
     let name = string_field(body, "connection").ok_or_else(|| missing_property("connection"))?;
-    // Choice: the reference gives this 400 text without an errorCode.
+    // Choice: errorCode inexistent_connection; the reference gives only the text.
     let connection = world.tenant.connection_by_name(name).ok_or_else(|| {
         ApiError::bad_request("Connection does not exist.").code("inexistent_connection")
     })?;
@@ -734,6 +736,8 @@ fn update_user(
         .as_ref()
         .map(|c| c.name.clone())
         .unwrap_or_default();
+    // Reference §12.6: not for enterprise or passwordless-SMS users (choice: one text
+    // and errorCode operation_not_supported for both).
     let sms = connection.as_ref().is_some_and(|c| c.strategy == "sms");
     if body.contains_key("email_verified") && (kind == Some(ConnectionKind::Enterprise) || sms) {
         return Err(ApiError::bad_request(
@@ -825,6 +829,8 @@ fn apply_patch(user: &mut User, body: &JsonObject, new_email: Option<String>, no
     }
     if let Some(email) = new_email {
         user.email = Some(email);
+        // Choice: a new address is unverified unless the same PATCH says otherwise
+        // (as bulk import does, reference §12.8).
         if !body.contains_key("email_verified") {
             user.email_verified = Some(false);
         }
