@@ -257,10 +257,11 @@ pub async fn create(
 
 fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<User, ApiError> {
     let connection = creatable_connection(world, body)?;
-    let email = string_field(body, "email").map(str::to_lowercase);
-    if let Some(email) = &email {
+    let email = string_field(body, "email");
+    if let Some(email) = email {
         check_email_format(email)?;
     }
+    let email = email.map(str::to_lowercase);
     check_required_credentials(&connection, body, email.as_deref())?;
     let custom_key = string_field(body, "user_id");
     let provider = identity_provider(&connection);
