@@ -41,6 +41,14 @@ pub struct TenantState {
     pub outbox: Vec<OutboxMessage>,
 }
 
+/// Choice: an empty tenant on `localhost` (only SDKs that derive the audience from the
+/// address they talk to, or that are told `localhost`, can then get tokens).
+impl Default for TenantState {
+    fn default() -> Self {
+        TenantState::new("localhost")
+    }
+}
+
 impl TenantState {
     /// An empty tenant on `domain`.
     pub fn new(domain: &str) -> TenantState {

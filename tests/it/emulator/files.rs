@@ -155,3 +155,14 @@ fn errors_name_the_file_and_locate_the_problem() {
         "unknown top-level keys are refused"
     );
 }
+
+#[test]
+fn the_default_tenant_is_empty_and_saves_as_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.yaml");
+    save_tenant_file(&path, &TenantState::default()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "domain: localhost\n"
+    );
+}
