@@ -146,7 +146,7 @@ pub fn route_matches(filter: &RouteFilter, method: &str, path: &str) -> bool {
 
 /// Marks a response whose connection must be cut instead of answered.
 #[derive(Clone)]
-pub struct DropConnection(Option<ConnectionHandle>);
+pub struct DropConnection(ConnectionHandle);
 
 /// Middleware around every route: sleeps, fails, or marks the response for dropping.
 pub async fn inject(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
@@ -166,7 +166,10 @@ pub async fn inject(State(emulator): State<Emulator>, request: Request, next: Ne
                 .get::<ConnectInfo<ConnectionHandle>>()
                 .map(|info| info.0.clone());
             let mut response = next.run(request).await;
-            response.extensions_mut().insert(DropConnection(connection));
+            // Without `spawn`'s listener there is no connection to cut: answer normally.
+            if let Some(connection) = connection {
+                response.extensions_mut().insert(DropConnection(connection));
+            }
             response
         }
     }
@@ -186,7 +189,7 @@ pub fn is_dropped(response: &Response) -> bool {
 /// Cuts the connection of a response marked by [`inject`]; the server's attempt to
 /// write the response then fails and the client sees the connection close.
 pub fn cut_if_dropped(response: Response) -> Response {
-    if let Some(DropConnection(Some(connection))) = response.extensions().get() {
+    if let Some(DropConnection(connection)) = response.extensions().get() {
         connection.cut();
     }
     response
