@@ -1,1 +1,398 @@
-//! The built-in, stateful Auth0 Management API emulator (being built).
+//! The built-in, stateful Auth0 Management API emulator (DESIGN.md §5).
+//!
+//! [`Emulator`] is a cheap handle on one tenant ([`TenantState`]) and everything around it
+//! that is never persisted: tokens, the request log, rate-limit buckets and fault state.
+//! All of it sits behind one `std::sync::Mutex`, never held across an `.await`.
+//! This module assembles the axum router and serves it; the endpoints live in
+//! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs` and
+//! `dbconnections.rs`, each citing `reference/auth0-api.md` where behaviour is not obvious.
+
+mod auth;
+mod clients;
+mod config;
+mod connections;
+mod dbconnections;
+mod errors;
+mod faults;
+mod file;
+mod jobs;
+mod ratelimit;
+mod request;
+mod search;
+mod state;
+mod users;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Trigger};
+pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
+pub use state::{
+    Client, Connection, ConnectionKind, Identity, Job, JobKind, JobStatus, JsonObject, OutboxKind,
+    OutboxMessage, TenantSettings, TenantState, User,
+};
+
+use crate::clock::{Clock, format_timestamp};
+use errors::ApiError;
+use faults::{ConnectionHandle, CuttableListener, FaultState};
+use ratelimit::{ApiLimiter, TokenBucket};
+
+/// A running emulated tenant. Cloning shares it.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    clock: Clock,
+    world: Mutex<World>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let domain = self.with_world(|world| world.tenant.domain.clone());
+        f.debug_struct("Emulator")
+            .field("domain", &domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request the emulator served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path as received (user ids still percent-encoded).
+    pub path: String,
+    pub query: Option<String>,
+    /// The status the emulator produced (also for dropped connections, which the client
+    /// never saw).
+    pub status: u16,
+    /// True when the connection was dropped after applying the request.
+    pub dropped: bool,
+}
+
+/// Everything behind the emulator's lock.
+struct World {
+    tenant: TenantState,
+    rng: StdRng,
+    tokens: auth::TokenStore,
+    /// Jobs whose next read still reports `pending` (see jobs.rs).
+    unread_jobs: HashSet<String>,
+    requests: Vec<RecordedRequest>,
+    api_limiter: ApiLimiter,
+    /// `/dbconnections/change_password` buckets per source IP and email.
+    password_reset_limits: HashMap<(IpAddr, String), TokenBucket>,
+    faults: FaultState,
+}
+
+impl World {
+    fn random_alphanumeric(&mut self, len: usize) -> String {
+        (&mut self.rng)
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect()
+    }
+
+    fn random_hex(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| char::from_digit(self.rng.random_range(0..16), 16).unwrap_or('0'))
+            .collect()
+    }
+
+    /// The identity part of a new user id: 24 lowercase hex digits.
+    fn new_user_key(&mut self) -> String {
+        self.random_hex(24)
+    }
+
+    fn new_connection_id(&mut self) -> String {
+        format!("con_{}", self.random_alphanumeric(16))
+    }
+
+    fn new_job_id(&mut self) -> String {
+        format!("job_{}", self.random_alphanumeric(16))
+    }
+
+    fn new_client_id(&mut self) -> String {
+        self.random_alphanumeric(32)
+    }
+
+    /// Gives every user, connection and client of a hand-written tenant file the id it
+    /// needs to be addressed. Nothing else is defaulted on load: Auth0's defaults
+    /// (`name`, `picture`, ...) are only filled when the API creates a user.
+    fn assign_missing_ids(&mut self) {
+        for index in 0..self.tenant.connections.len() {
+            if self.tenant.connections[index].id.is_empty() {
+                self.tenant.connections[index].id = self.new_connection_id();
+            }
+        }
+        for index in 0..self.tenant.clients.len() {
+            if self.tenant.clients[index].client_id.is_empty() {
+                self.tenant.clients[index].client_id = self.new_client_id();
+            }
+        }
+        for index in 0..self.tenant.users.len() {
+            if self.tenant.users[index].user_id.is_empty() {
+                self.assign_user_id(index);
+            }
+        }
+    }
+
+    /// `provider|id` from the first identity, completing the identity when needed.
+    fn assign_user_id(&mut self, index: usize) {
+        let key = self.new_user_key();
+        let tenant = &mut self.tenant;
+        // Auth0 names an identity's provider after its connection's strategy.
+        let strategy = |name: &str| tenant.connection_by_name(name).map(|c| c.strategy.clone());
+        let provider = tenant.users[index]
+            .identities
+            .first()
+            .and_then(|i| i.provider.clone().or_else(|| strategy(&i.connection)))
+            .unwrap_or_else(|| "auth0".to_owned());
+        let user = &mut tenant.users[index];
+        let id_part = match user.identities.first_mut() {
+            Some(identity) => {
+                identity.provider = Some(provider.clone());
+                identity.user_id.get_or_insert(Value::String(key));
+                identity.user_id_text().unwrap_or_default()
+            }
+            None => key,
+        };
+        user.user_id = format!("{provider}|{id_part}");
+    }
+}
+
+impl Emulator {
+    pub fn new(state: TenantState, config: EmulatorConfig) -> Emulator {
+        let rate_limit = config.rate_limit.or(state.settings.rate_limit);
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        let mut world = World {
+            tenant: state,
+            rng,
+            tokens: auth::TokenStore::default(),
+            unread_jobs: HashSet::new(),
+            requests: Vec::new(),
+            api_limiter: ApiLimiter::new(rate_limit),
+            password_reset_limits: HashMap::new(),
+            faults: FaultState::new(config.faults, config.seed),
+        };
+        world.assign_missing_ids();
+        Emulator {
+            shared: Arc::new(Shared {
+                clock: config.clock,
+                world: Mutex::new(world),
+            }),
+        }
+    }
+
+    /// Registers an M2M application that can get tokens at /oauth/token. Ephemeral: kept
+    /// in memory only, never in `snapshot()`.
+    pub fn add_client_credentials(&self, client_id: &str, client_secret: &str, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.with_world(|world| {
+            world
+                .tokens
+                .add_credentials(client_id, client_secret, scopes)
+        });
+    }
+
+    /// Mints a bearer token directly (for AUTH0_API_TOKEN-style use and tests). Ephemeral.
+    pub fn issue_token(&self, scopes: &[&str]) -> String {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let now = self.now();
+        self.with_world(|world| world.tokens.issue(scopes, now))
+    }
+
+    /// The whole emulated API: `/oauth/token`, `/dbconnections/change_password` and
+    /// `/api/v2/*`, with request recording and fault injection around every route.
+    pub fn router(&self) -> Router {
+        let api = Router::new()
+            .route("/users", get(users::list).post(users::create))
+            .route(
+                "/users/{id}",
+                get(users::read).patch(users::update).delete(users::delete),
+            )
+            .route("/users-by-email", get(users::by_email))
+            .route(
+                "/jobs/verification-email",
+                post(jobs::create_verification_email),
+            )
+            .route("/jobs/{id}", get(jobs::read))
+            .route("/connections", get(connections::list))
+            .route(
+                "/connections/{id}",
+                get(connections::read).patch(connections::update),
+            )
+            .route("/clients", get(clients::list))
+            .route("/clients/{id}", get(clients::read))
+            .fallback(not_found)
+            .method_not_allowed_fallback(not_found)
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                ratelimit::limit_api,
+            ));
+        Router::new()
+            .route("/oauth/token", post(auth::token))
+            .route(
+                "/dbconnections/change_password",
+                post(dbconnections::change_password),
+            )
+            .nest("/api/v2", api)
+            .fallback(not_found)
+            .method_not_allowed_fallback(not_found)
+            .layer(middleware::from_fn_with_state(self.clone(), faults::inject))
+            .layer(middleware::from_fn_with_state(self.clone(), record_request))
+            .with_state(self.clone())
+    }
+
+    /// Binds `addr` (e.g. 127.0.0.1:0), serves in a background tokio task.
+    pub async fn spawn(&self, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<ConnectionHandle>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                // Either an explicit shutdown or the handle being dropped ends serving.
+                let _ = stopped.await;
+            };
+            let served = axum::serve(CuttableListener(listener), app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "emulator server stopped with an error");
+            }
+        });
+        Ok(RunningEmulator {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The full tenant as it is now (what the tenant file is written back from).
+    pub fn snapshot(&self) -> TenantState {
+        self.with_world(|world| world.tenant.clone())
+    }
+
+    pub fn outbox(&self) -> Vec<OutboxMessage> {
+        self.with_world(|world| world.tenant.outbox.clone())
+    }
+
+    /// Every request served so far (method, path, query, status), in order, for tests
+    /// that count API calls or assert that none was made.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.with_world(|world| world.requests.clone())
+    }
+
+    /// Replaces the fault rules; `Trigger::Next` counters start over and, with a seed,
+    /// so does fault sampling.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.with_world(|world| world.faults.replace(faults));
+    }
+
+    /// Replaces the Management API rate limit (a full bucket); `None` removes it.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.with_world(|world| world.api_limiter = ApiLimiter::new(limit));
+    }
+
+    /// Runs `f` with the lock held. `f` must not block or await.
+    fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut world = self
+            .shared
+            .world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&mut world)
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.shared.clock.now()
+    }
+
+    /// Now, formatted the way Auth0 writes timestamps.
+    fn timestamp(&self) -> String {
+        format_timestamp(self.now())
+    }
+}
+
+/// A served emulator. Dropping it stops the server too.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Outermost middleware: appends the request to the log, then cuts the connection if
+/// fault injection asked for it (so the log also has requests whose answer was lost).
+async fn record_request(
+    State(emulator): State<Emulator>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let response = next.run(request).await;
+    let recorded = RecordedRequest {
+        method,
+        path,
+        query,
+        status: response.status().as_u16(),
+        dropped: faults::is_dropped(&response),
+    };
+    emulator.with_world(|world| world.requests.push(recorded));
+    faults::cut_if_dropped(response)
+}
+
+async fn not_found() -> Response {
+    ApiError::route_not_found().into_response()
+}

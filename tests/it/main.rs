@@ -1,1 +1,2 @@
 //! verifyctl's one integration-test binary.
+mod emulator;
