@@ -144,8 +144,12 @@ fn read_secrets_from_env(cli: &mut Cli) {
         Command::Apply(args) => &mut args.tenant,
         _ => return,
     };
-    tenant.client_secret = std::env::var("AUTH0_CLIENT_SECRET").ok().filter(|s| !s.is_empty());
-    tenant.api_token = std::env::var("AUTH0_API_TOKEN").ok().filter(|s| !s.is_empty());
+    tenant.client_secret = std::env::var("AUTH0_CLIENT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    tenant.api_token = std::env::var("AUTH0_API_TOKEN")
+        .ok()
+        .filter(|s| !s.is_empty());
 }
 
 fn init_logging() {

@@ -120,7 +120,10 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
     let planned = make_plan(&session, &desired, &clock).await;
     session.close(false).await?;
     let (plan, context) = planned?;
-    print!("{}", report::render_plan(&plan, &context, args.format, stdout_color()));
+    print!(
+        "{}",
+        report::render_plan(&plan, &context, args.format, stdout_color())
+    );
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         EXIT_CHANGES
     } else {
@@ -158,11 +161,17 @@ async fn apply_with_session(
     let (plan, context) = make_plan(session, desired, clock).await?;
     let color = stdout_color();
     if args.format == Format::Text {
-        print!("{}", report::render_plan(&plan, &context, Format::Text, color));
+        print!(
+            "{}",
+            report::render_plan(&plan, &context, Format::Text, color)
+        );
     }
     if plan.is_empty() {
         if args.format == Format::Json {
-            print!("{}", report::render_plan(&plan, &context, Format::Json, false));
+            print!(
+                "{}",
+                report::render_plan(&plan, &context, Format::Json, false)
+            );
         }
         return Ok(EXIT_OK);
     }
@@ -206,7 +215,11 @@ async fn apply_with_session(
             print!("{}", report::json::render_apply(&report));
         }
     }
-    Ok(if report.failed() > 0 { EXIT_ERROR } else { EXIT_OK })
+    Ok(if report.failed() > 0 {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
 }
 
 fn confirm(plan: &Plan, tenant: &str) -> Result<bool, CliError> {
@@ -316,21 +329,36 @@ pub async fn emulator(args: EmulatorArgs) -> CommandResult {
         .filter(|c| c.client_secret.is_some())
         .map(|c| format!("{} ({})", c.client_id, c.name))
         .collect();
-    let emulator = Emulator::new(state, EmulatorConfig {
-        clock: clock_from_env()?,
-        ..EmulatorConfig::default()
-    });
+    let emulator = Emulator::new(
+        state,
+        EmulatorConfig {
+            clock: clock_from_env()?,
+            ..EmulatorConfig::default()
+        },
+    );
     let running = emulator
         .spawn(args.listen)
         .await
         .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", args.listen), None))?;
     eprintln!("verifyctl emulator listening on {}", running.base_url());
     if clients.is_empty() {
-        eprintln!("  no client in the tenant file has a client_secret; add one (with `grants`) to get tokens at /oauth/token");
+        eprintln!(
+            "  no client in the tenant file has a client_secret; add one (with `grants`) to get tokens at /oauth/token"
+        );
     } else {
-        eprintln!("  clients that can get tokens at /oauth/token: {}", clients.join(", "));
+        eprintln!(
+            "  clients that can get tokens at /oauth/token: {}",
+            clients.join(", ")
+        );
     }
-    eprintln!("  press Ctrl-C to stop{}", if args.save { " and save the tenant file" } else { "" });
+    eprintln!(
+        "  press Ctrl-C to stop{}",
+        if args.save {
+            " and save the tenant file"
+        } else {
+            ""
+        }
+    );
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| CliError::new(format!("cannot wait for Ctrl-C: {e}"), None))?;

@@ -12,10 +12,13 @@
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
 pub mod apply;
+pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod emulator;
 pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod secret;
+pub mod session;
 pub mod tenant;

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::emulator::{Emulator, EmulatorConfig, RunningEmulator, load_tenant_file, save_tenant_file};
+use crate::emulator::{
+    Emulator, EmulatorConfig, RunningEmulator, load_tenant_file, save_tenant_file,
+};
 use crate::secret::Secret;
 use crate::tenant::{ApiError, Credentials, ManagementClient, TenantTarget};
 
@@ -57,7 +59,10 @@ struct FileTenant {
 
 impl TenantSession {
     /// Connects; for a tenant file, loads it and starts the emulator in this process.
-    pub async fn open(source: &TenantSource, config: EmulatorConfig) -> Result<TenantSession, SessionError> {
+    pub async fn open(
+        source: &TenantSource,
+        config: EmulatorConfig,
+    ) -> Result<TenantSession, SessionError> {
         match source {
             TenantSource::Live {
                 domain,
@@ -145,7 +150,13 @@ fn random_hex(bytes: usize) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        buffer = nanos.to_le_bytes().iter().copied().cycle().take(bytes).collect();
+        buffer = nanos
+            .to_le_bytes()
+            .iter()
+            .copied()
+            .cycle()
+            .take(bytes)
+            .collect();
     }
     buffer.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -21,6 +21,9 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<RateLimit>,
     /// Faults injected from the first request on (see [`super::Emulator::set_faults`]).
     pub faults: FaultConfig,
+    /// Keep every request body in [`super::Emulator::requests`]. For tests that inspect
+    /// what a client sent (including secrets it must never print); never on in the CLI.
+    pub capture_bodies: bool,
 }
 
 /// A token bucket for `/api/v2/*`: `burst` requests at once, refilled at `per_second`.

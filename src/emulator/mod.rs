@@ -58,6 +58,8 @@ pub struct Emulator {
 
 struct Shared {
     clock: Clock,
+    /// Keep request bodies in the request log (tests only; see [`EmulatorConfig`]).
+    capture_bodies: bool,
     world: Mutex<World>,
 }
 
@@ -82,6 +84,8 @@ pub struct RecordedRequest {
     pub status: u16,
     /// True when the connection was dropped after applying the request.
     pub dropped: bool,
+    /// The request body, only with [`EmulatorConfig::capture_bodies`].
+    pub body: Option<String>,
 }
 
 /// Everything behind the emulator's lock.
@@ -196,6 +200,7 @@ impl Emulator {
         Emulator {
             shared: Arc::new(Shared {
                 clock: config.clock,
+                capture_bodies: config.capture_bodies,
                 world: Mutex::new(world),
             }),
         }
@@ -381,6 +386,20 @@ async fn record_request(
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
+    let (request, body) = if emulator.shared.capture_bodies {
+        let (parts, body) = request.into_parts();
+        // Bodies the API accepts are far below this; a larger one is answered 413 anyway.
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (
+            Request::from_parts(parts, axum::body::Body::from(bytes)),
+            Some(text),
+        )
+    } else {
+        (request, None)
+    };
     let response = next.run(request).await;
     let recorded = RecordedRequest {
         method,
@@ -388,6 +407,7 @@ async fn record_request(
         query,
         status: response.status().as_u16(),
         dropped: faults::is_dropped(&response),
+        body,
     };
     emulator.with_world(|world| world.requests.push(recorded));
     faults::cut_if_dropped(response)

@@ -657,7 +657,7 @@ fn verification_send(
             context.name
         ),
         ResendDecision::Again { sent, last } => format!(
-            "still unverified; {sent} of {} verification emails sent, the last at {last}; resend after {} has passed",
+            "still unverified; {sent} of {} verification emails sent, the last at {last}; the resend interval of {} has passed",
             resend.max,
             format_duration(resend.after)
         ),
@@ -898,35 +898,35 @@ impl WarningSink {
 }
 
 fn warning_message(kind: WarningKind, connection: &str, strategy: &str, count: usize) -> String {
-    let users = if count == 1 {
-        "1 user".to_string()
+    let (users, is, have) = if count == 1 {
+        ("1 user".to_string(), "is", "has")
     } else {
-        format!("{count} users")
+        (format!("{count} users"), "are", "have")
     };
     match kind {
         WarningKind::ProviderControlsVerification => format!(
-            "{users} of `{connection}` ({strategy}) are unverified, but their identity provider controls email_verified and the Management API cannot set it; verifyctl leaves them alone"
+            "{users} of `{connection}` ({strategy}) {is} unverified, but the identity provider controls email_verified and the Management API cannot settle it; verifyctl leaves them alone"
         ),
         WarningKind::CannotCreateInConnection => format!(
             "{users} listed for `{connection}` ({strategy}) cannot be onboarded as asked: Auth0 creates users only in database and email connections, and sends password resets only for database connections"
         ),
         WarningKind::ProviderControlsProfile => format!(
-            "{users} of `{connection}` ({strategy}) differ from their listed profile fields, but their identity provider overwrites those fields at login; verifyctl does not update them"
+            "{users} of `{connection}` ({strategy}) differ from their listed profile fields, but the identity provider overwrites those fields at login; verifyctl does not update them"
         ),
         WarningKind::NoEmail => format!(
-            "{users} of `{connection}` have no email address, so there is nothing to verify"
+            "{users} of `{connection}` {have} no email address, so there is nothing to verify"
         ),
         WarningKind::InterruptedSend => format!(
-            "{users} of `{connection}` have an email that an interrupted apply started sending; it may have been delivered and is counted as sent"
+            "{users} of `{connection}` {have} an email that an interrupted apply started sending; it may have been delivered and is counted as sent"
         ),
         WarningKind::UnreadableLedger => format!(
-            "{users} of `{connection}` have an app_metadata.verifyctl value verifyctl cannot read; nothing is sent to them until it is fixed or removed"
+            "{users} of `{connection}` {have} an app_metadata.verifyctl value verifyctl cannot read; nothing is sent to them until it is fixed or removed"
         ),
         WarningKind::BlockedUsers => {
-            format!("{users} of `{connection}` are blocked; verifyctl sends them no email")
+            format!("{users} of `{connection}` {is} blocked; verifyctl sends them no email")
         }
         WarningKind::LinkedIdentity => format!(
-            "{users} have `{connection}` only as a linked secondary identity; their primary identity's connection governs them"
+            "{users} {have} `{connection}` only as a linked secondary identity; their primary identity's connection governs them"
         ),
     }
 }

@@ -79,16 +79,23 @@ impl ActionKind {
         }
     }
 
-    /// A phrase for summaries: "2 users to create".
-    pub fn summary_phrase(self) -> &'static str {
-        match self {
-            ActionKind::CreateUser => "to create",
-            ActionKind::UpdateProfile => "profiles to update",
-            ActionKind::MarkEmailVerified => "to mark verified",
-            ActionKind::SendPasswordReset => "password-reset emails to send",
-            ActionKind::SendVerificationEmail => "verification emails to send",
-            ActionKind::RecordInterruptedSend => "interrupted sends to record",
-        }
+    /// A phrase for summaries: "2 users to create", "1 verification email to send".
+    pub fn count_phrase(self, count: usize) -> String {
+        let (one, many, rest) = match self {
+            ActionKind::CreateUser => ("user", "users", "to create"),
+            ActionKind::UpdateProfile => ("profile", "profiles", "to update"),
+            ActionKind::MarkEmailVerified => ("email", "emails", "to mark verified"),
+            ActionKind::SendPasswordReset => {
+                ("password-reset email", "password-reset emails", "to send")
+            }
+            ActionKind::SendVerificationEmail => {
+                ("verification email", "verification emails", "to send")
+            }
+            ActionKind::RecordInterruptedSend => {
+                ("interrupted send", "interrupted sends", "to record")
+            }
+        };
+        format!("{count} {} {rest}", if count == 1 { one } else { many })
     }
 }
 

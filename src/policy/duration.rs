@@ -30,10 +30,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large; {accepted}"))
 }
 
-/// Formats a duration with the largest unit that divides it exactly (`72h`, `3d` as `3d`).
+/// Formats a duration the way people write resend intervals: hours below a week (`72h`),
+/// otherwise the largest unit that divides it exactly (`2w`, `10d`).
 pub fn format_duration(duration: Duration) -> String {
     let seconds = duration.whole_seconds();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+    let units: &[(&str, i64)] = if seconds < 604_800 {
+        &[("h", 3_600), ("m", 60)]
+    } else {
+        &[("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)]
+    };
+    for &(unit, size) in units {
         if seconds != 0 && seconds % size == 0 {
             return format!("{}{unit}", seconds / size);
         }
@@ -76,7 +82,8 @@ mod tests {
 
     #[test]
     fn formats_with_the_largest_exact_unit() {
-        assert_eq!(format_duration(Duration::hours(72)), "3d");
+        assert_eq!(format_duration(Duration::hours(72)), "72h");
+        assert_eq!(format_duration(Duration::days(10)), "10d");
         assert_eq!(format_duration(Duration::hours(36)), "36h");
         assert_eq!(format_duration(Duration::seconds(90)), "90s");
         assert_eq!(format_duration(Duration::weeks(2)), "2w");

@@ -26,7 +26,6 @@ struct PlanDocument<'a> {
 #[derive(Serialize)]
 struct Summary {
     total: usize,
-    #[serde(flatten)]
     by_kind: BTreeMap<&'static str, usize>,
     warnings: usize,
 }

@@ -50,9 +50,6 @@ pub fn render_plan(plan: &Plan, context: &PlanContext, color: bool) -> String {
         "{}",
         palette.bold(&format!("verifyctl plan for {}", context.tenant))
     );
-    if plan.is_empty() {
-        out.push('\n');
-    }
     let mut current_connection: Option<&str> = None;
     for action in &plan.actions {
         if current_connection != Some(action.target.connection.as_str()) {
@@ -100,7 +97,7 @@ pub fn summary_line(plan: &Plan) -> String {
         .counts()
         .into_iter()
         .filter(|(_, count)| *count > 0)
-        .map(|(kind, count)| format!("{count} {}", kind.summary_phrase()))
+        .map(|(kind, count)| kind.count_phrase(count))
         .collect();
     let total = plan.actions.len();
     format!(

@@ -72,16 +72,26 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     );
     assert_eq!(resets, ["reset@required.example"]);
     // Every verification email used the branded application.
-    assert!(outbox
-        .iter()
-        .filter(|m| m.kind == OutboxKind::VerificationEmail)
-        .all(|m| m.client_id.as_deref() == Some("PortalClient00000000000000000001")));
+    assert!(
+        outbox
+            .iter()
+            .filter(|m| m.kind == OutboxKind::VerificationEmail)
+            .all(|m| m.client_id.as_deref() == Some("PortalClient00000000000000000001"))
+    );
 
     let again = tenant.plan(&desired).await;
-    assert!(again.is_empty(), "apply then plan must be empty: {:#?}", again.actions);
+    assert!(
+        again.is_empty(),
+        "apply then plan must be empty: {:#?}",
+        again.actions
+    );
     let second = apply_plan(&client, &again, &tenant.clock, &mut |_, _, _| {}).await;
     assert!(second.outcomes.is_empty());
-    assert_eq!(tenant.emulator.outbox().len(), outbox.len(), "a second apply sent email");
+    assert_eq!(
+        tenant.emulator.outbox().len(),
+        outbox.len(),
+        "a second apply sent email"
+    );
 
     // Three days later the resend policy allows one more email to those still unverified
     // and below the maximum of two; nobody else is emailed.
@@ -95,16 +105,28 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     assert_eq!(
         resend_to,
         [
-            (ActionKind::SendVerificationEmail, "created@required.example".to_string()),
-            (ActionKind::SendVerificationEmail, "never-sent@required.example".to_string()),
-            (ActionKind::SendVerificationEmail, "sent-recently@required.example".to_string()),
+            (
+                ActionKind::SendVerificationEmail,
+                "created@required.example".to_string()
+            ),
+            (
+                ActionKind::SendVerificationEmail,
+                "never-sent@required.example".to_string()
+            ),
+            (
+                ActionKind::SendVerificationEmail,
+                "sent-recently@required.example".to_string()
+            ),
         ]
     );
 }
 
 #[tokio::test]
 async fn a_create_that_conflicts_finds_the_existing_user_instead_of_failing() {
-    let tenant = TestTenant::from_yaml(MODES_TENANT).await;
+    let tenant = TestTenant::from_yaml(
+        "domain: t.example\nconnections:\n  - {id: con_Requ1redDb000001, name: required-db, strategy: auth0}\n",
+    )
+    .await;
     let desired = desired(
         "connections:\n  - name: required-db\n    email_verification: required\nusers:\n  - connection: required-db\n    email: racer@required.example\n    name: Racer\n",
     );
@@ -135,11 +157,26 @@ async fn a_create_that_conflicts_finds_the_existing_user_instead_of_failing() {
     assert_eq!(report.outcomes.len(), 1);
     let outcome = &report.outcomes[0];
     assert_eq!(outcome.status, OutcomeStatus::Succeeded, "{outcome:#?}");
-    assert!(outcome.detail.contains("already existed"), "{}", outcome.detail);
-    assert!(outcome.detail.contains("update_profile"), "{}", outcome.detail);
-    assert!(outcome.detail.contains("send_verification_email"), "{}", outcome.detail);
+    assert!(
+        outcome.detail.contains("already existed"),
+        "{}",
+        outcome.detail
+    );
+    assert!(
+        outcome.detail.contains("update_profile"),
+        "{}",
+        outcome.detail
+    );
+    assert!(
+        outcome.detail.contains("send_verification_email"),
+        "{}",
+        outcome.detail
+    );
 
-    let users = client.users_by_email("racer@required.example").await.expect("lookup");
+    let users = client
+        .users_by_email("racer@required.example")
+        .await
+        .expect("lookup");
     assert_eq!(users.len(), 1, "no duplicate user");
     assert_eq!(users[0].name.as_deref(), Some("Racer"));
     let emails = tenant
@@ -148,6 +185,11 @@ async fn a_create_that_conflicts_finds_the_existing_user_instead_of_failing() {
         .into_iter()
         .filter(|m| m.to == "racer@required.example")
         .count();
-    assert_eq!(emails, 1, "exactly one verification email");
+    assert_eq!(
+        emails,
+        1,
+        "exactly one verification email: {:#?}",
+        tenant.emulator.outbox()
+    );
     assert!(tenant.plan(&desired).await.is_empty());
 }

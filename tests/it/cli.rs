@@ -16,7 +16,11 @@ fn copy_example_tenant(dir: &Path) -> String {
 }
 
 fn policies() -> String {
-    repo_root().join("policies").to_str().expect("utf-8").to_string()
+    repo_root()
+        .join("policies")
+        .to_str()
+        .expect("utf-8")
+        .to_string()
 }
 
 #[test]
@@ -37,12 +41,32 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     let tenant = copy_example_tenant(dir.path());
     let before = std::fs::read_to_string(&tenant).expect("read");
 
-    let first = verifyctl(&["apply", &policies(), "--tenant-file", &tenant, "--auto-approve"], &now(), None);
-    assert!(first.status.success(), "{}\n{}", stdout(&first), stderr(&first));
-    assert!(stdout(&first).contains("Apply complete"), "{}", stdout(&first));
+    let first = verifyctl(
+        &[
+            "apply",
+            &policies(),
+            "--tenant-file",
+            &tenant,
+            "--auto-approve",
+        ],
+        &now(),
+        None,
+    );
+    assert!(
+        first.status.success(),
+        "{}\n{}",
+        stdout(&first),
+        stderr(&first)
+    );
+    assert!(
+        stdout(&first).contains("Apply complete"),
+        "{}",
+        stdout(&first)
+    );
     let after = std::fs::read_to_string(&tenant).expect("read");
     assert_ne!(before, after);
-    let state: serde_json::Value = serde_saphyr::from_str(&after).expect("tenant file stays valid YAML");
+    let state: serde_json::Value =
+        serde_saphyr::from_str(&after).expect("tenant file stays valid YAML");
     let outbox = state["outbox"].as_array().expect("outbox written").len();
     assert!(outbox > 0);
     // Nothing but the tenant file itself in the directory: the write was a rename.
@@ -53,18 +77,38 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     assert_eq!(names, ["tenant.yaml"]);
 
     let plan = verifyctl(
-        &["plan", &policies(), "--tenant-file", &tenant, "--detailed-exitcode"],
+        &[
+            "plan",
+            &policies(),
+            "--tenant-file",
+            &tenant,
+            "--detailed-exitcode",
+        ],
         &now(),
         None,
     );
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     assert!(stdout(&plan).contains("No changes."));
 
-    let second = verifyctl(&["apply", &policies(), "--tenant-file", &tenant, "--auto-approve"], &now(), None);
+    let second = verifyctl(
+        &[
+            "apply",
+            &policies(),
+            "--tenant-file",
+            &tenant,
+            "--auto-approve",
+        ],
+        &now(),
+        None,
+    );
     assert!(second.status.success());
     let state: serde_json::Value =
         serde_saphyr::from_str(&std::fs::read_to_string(&tenant).expect("read")).expect("yaml");
-    assert_eq!(state["outbox"].as_array().map(Vec::len), Some(outbox), "second apply sent email");
+    assert_eq!(
+        state["outbox"].as_array().map(Vec::len),
+        Some(outbox),
+        "second apply sent email"
+    );
 }
 
 #[test]
@@ -72,35 +116,70 @@ fn apply_without_a_terminal_needs_auto_approve_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tenant = copy_example_tenant(dir.path());
     let before = std::fs::read_to_string(&tenant).expect("read");
-    let output = verifyctl(&["apply", &policies(), "--tenant-file", &tenant], &now(), Some("yes\n"));
+    let output = verifyctl(
+        &["apply", &policies(), "--tenant-file", &tenant],
+        &now(),
+        Some("yes\n"),
+    );
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("--auto-approve"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--auto-approve"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(std::fs::read_to_string(&tenant).expect("read"), before);
 }
 
 #[test]
 fn detailed_exitcode_distinguishes_changes_no_changes_and_errors() {
     let changes = verifyctl(
-        &["plan", &policies(), "--tenant-file", "examples/tenant.yaml", "--detailed-exitcode"],
+        &[
+            "plan",
+            &policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+            "--detailed-exitcode",
+        ],
         &now(),
         None,
     );
     assert_eq!(changes.status.code(), Some(2));
-    let without_flag = verifyctl(&["plan", &policies(), "--tenant-file", "examples/tenant.yaml"], &now(), None);
+    let without_flag = verifyctl(
+        &["plan", &policies(), "--tenant-file", "examples/tenant.yaml"],
+        &now(),
+        None,
+    );
     assert_eq!(without_flag.status.code(), Some(0));
     let error = verifyctl(
-        &["plan", &policies(), "--tenant-file", "does-not-exist.yaml", "--detailed-exitcode"],
+        &[
+            "plan",
+            &policies(),
+            "--tenant-file",
+            "does-not-exist.yaml",
+            "--detailed-exitcode",
+        ],
         &now(),
         None,
     );
     assert_eq!(error.status.code(), Some(1));
-    assert!(stderr(&error).contains("does-not-exist.yaml"), "{}", stderr(&error));
+    assert!(
+        stderr(&error).contains("does-not-exist.yaml"),
+        "{}",
+        stderr(&error)
+    );
 }
 
 #[test]
 fn json_plans_are_versioned_documents() {
     let output = verifyctl(
-        &["plan", &policies(), "--tenant-file", "examples/tenant.yaml", "--format", "json"],
+        &[
+            "plan",
+            &policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+            "--format",
+            "json",
+        ],
         &now(),
         None,
     );
@@ -108,7 +187,10 @@ fn json_plans_are_versioned_documents() {
     let document: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("valid JSON");
     assert_eq!(document["format_version"], "1");
     let total = document["summary"]["total"].as_u64().expect("total");
-    assert_eq!(document["actions"].as_array().map(Vec::len), Some(total as usize));
+    assert_eq!(
+        document["actions"].as_array().map(Vec::len),
+        Some(total as usize)
+    );
     for action in document["actions"].as_array().expect("actions") {
         for key in ["kind", "target", "reason", "changes", "calls"] {
             assert!(action.get(key).is_some(), "action lacks {key}: {action}");

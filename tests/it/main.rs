@@ -1,2 +1,11 @@
 //! verifyctl's one integration-test binary.
+mod apply_flow;
+mod cli;
+mod client;
 mod emulator;
+mod paging;
+mod plan_modes;
+mod policy_errors;
+mod schema;
+mod secrets;
+mod support;

@@ -44,7 +44,11 @@ async fn reads_every_user_across_pages() {
     assert_eq!(client.stats().requests.get("GET /api/v2/users"), Some(&10));
 
     let plan = tenant.plan(&desired(TRUSTED)).await;
-    assert_eq!(plan.actions.len(), 475, "every unverified user is marked verified");
+    assert_eq!(
+        plan.actions.len(),
+        475,
+        "every unverified user is marked verified"
+    );
 }
 
 #[tokio::test]

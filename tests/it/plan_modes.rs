@@ -33,7 +33,7 @@ async fn plan_snapshots(name: &str, policy: &str) {
 async fn required_mode() {
     plan_snapshots(
         "plan_required",
-        "connections:\n  - name: required-db\n    email_verification: required\n    resend: { after: 72h, max: 2 }\nusers:\n  - connection: required-db\n    email: listed@required.example\n    name: New Name\n    user_metadata: { team: blue }\n  - connection: required-db\n    email: new@required.example\n    name: Newcomer\n  - connection: required-db\n    email: reset@required.example\n    onboarding: password-reset\n",
+        "connections:\n  - name: required-db\n    email_verification: required\n    resend: { after: 72h, max: 2 }\nusers:\n  - connection: required-db\n    email: listed@required.example\n    name: New Name\n    user_metadata: { team: blue, prefs: { language: en, theme: dark, digest: weekly } }\n  - connection: required-db\n    email: new@required.example\n    name: Newcomer\n  - connection: required-db\n    email: reset@required.example\n    onboarding: password-reset\n",
     )
     .await;
 }

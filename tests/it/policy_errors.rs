@@ -15,7 +15,10 @@ fn broken_policies() -> PolicyDir {
             "b.yaml",
             "users:\n  - connection: partners\n    email: alice@partner.example\n  - connection: partners\n    email: ALICE@partner.example\n  - connection: staf\n    email: bob@corp.example\n  - connection: staff\n    email: not-an-address\n",
         ),
-        ("c.yaml", "users:\n  - connection: staff\n    email: [unclosed\n"),
+        (
+            "c.yaml",
+            "users:\n  - connection: staff\n    email: [unclosed\n",
+        ),
     ])
 }
 

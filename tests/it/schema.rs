@@ -3,7 +3,7 @@
 
 use verifyctl::policy::schema::{POLICY_SCHEMA_PATH, policy_schema_json};
 
-use crate::support::{repo_root, verifyctl, stdout};
+use crate::support::{repo_root, stdout, verifyctl};
 
 #[test]
 fn checked_in_policy_schema_is_current() {
@@ -43,5 +43,9 @@ fn example_policies_carry_the_schema_modeline_and_validate() {
     }
     assert!(count >= 3, "expected several example policy files");
     let output = verifyctl(&["validate", dir.to_str().expect("utf-8 path")], &[], None);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -32,13 +32,18 @@ pub struct TestTenant {
 
 impl TestTenant {
     pub async fn start(state: TenantState) -> TestTenant {
+        TestTenant::start_with(state, EmulatorConfig::default()).await
+    }
+
+    /// Starts with `config`, whose clock and seed are replaced by the fixed test ones.
+    pub async fn start_with(state: TenantState, config: EmulatorConfig) -> TestTenant {
         let clock = Clock::fixed(NOW);
         let emulator = Emulator::new(
             state,
             EmulatorConfig {
                 clock: clock.clone(),
                 seed: Some(7),
-                ..EmulatorConfig::default()
+                ..config
             },
         );
         emulator.add_client_credentials(TEST_CLIENT_ID, TEST_CLIENT_SECRET, &REQUIRED_SCOPES);
@@ -156,8 +161,12 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Replaces the emulator's random port so snapshots are stable.
-pub fn redact_port(text: &str, tenant: &TestTenant) -> String {
-    text.replace(&tenant.base_url(), "http://127.0.0.1:PORT")
-        .replace(&tenant.running.addr().to_string(), "127.0.0.1:PORT")
+/// Runs the binary from async tests without blocking the emulator's runtime.
+pub async fn verifyctl_async(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        verifyctl(&args, &env, None)
+    })
+    .await
+    .expect("verifyctl task")
 }
