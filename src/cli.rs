@@ -14,7 +14,14 @@ use crate::report::Format;
 /// Exit codes: 0 success (and no changes, with --detailed-exitcode), 1 error or failed
 /// actions, 2 changes present (plan --detailed-exitcode).
 #[derive(Debug, Parser)]
-#[command(name = "verifyctl", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "verifyctl",
+    version,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    after_help = "Tenant: AUTH0_DOMAIN with AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN), or --tenant-file FILE.\nExit codes: 0 success, 1 error or failed actions, 2 changes present (plan --detailed-exitcode)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
