@@ -12,6 +12,7 @@
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
 pub mod apply;
+pub mod auth0;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -17,7 +17,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::clock::Clock;
 use crate::plan::ledger::{Ledger, SendKind};
@@ -26,7 +25,7 @@ use crate::plan::{
     Target, replan_existing_user,
 };
 use crate::tenant::types::{
-    ChangePasswordRequest, CreateUserRequest, JobIdentity, User, UserPatch,
+    ChangePasswordRequest, CreateUserRequest, JobIdentity, Profile, User, UserPatch,
     VerificationEmailRequest,
 };
 use crate::tenant::{ApiError, CallStats, ManagementClient};
@@ -229,8 +228,11 @@ impl<'a> Executor<'a> {
         doing: &str,
     ) -> Result<User, Failure> {
         let patch = UserPatch {
-            app_metadata: Some(ledger.app_metadata_patch()),
-            ..UserPatch::default()
+            email_verified: None,
+            profile: Profile {
+                app_metadata: Some(ledger.app_metadata_patch()),
+                ..Profile::default()
+            },
         };
         self.patch(user_id, &patch, doing).await
     }
@@ -486,9 +488,9 @@ fn create_request(
             let local_part = new_user.email.split('@').next().unwrap_or_default();
             let avoid: Vec<&str> = [
                 Some(local_part),
-                new_user.name.as_deref(),
-                new_user.given_name.as_deref(),
-                new_user.family_name.as_deref(),
+                new_user.profile.name.as_deref(),
+                new_user.profile.given_name.as_deref(),
+                new_user.profile.family_name.as_deref(),
             ]
             .into_iter()
             .flatten()
@@ -499,9 +501,12 @@ fn create_request(
             )
         }
     };
-    let mut app_metadata: Map<String, Value> = new_user.app_metadata.clone().unwrap_or_default();
+    let mut profile = new_user.profile.clone();
     if let Some(ledger) = ledger {
-        app_metadata.extend(ledger.app_metadata_patch());
+        profile
+            .app_metadata
+            .get_or_insert_default()
+            .extend(ledger.app_metadata_patch());
     }
     Ok(CreateUserRequest {
         connection: new_user.connection.clone(),
@@ -509,32 +514,11 @@ fn create_request(
         password,
         email_verified: new_user.email_verified,
         verify_email: new_user.verify_email,
-        name: new_user.name.clone(),
-        given_name: new_user.given_name.clone(),
-        family_name: new_user.family_name.clone(),
-        user_metadata: new_user.user_metadata.clone(),
-        app_metadata: (!app_metadata.is_empty()).then_some(app_metadata),
+        profile,
     })
 }
 
 fn changed_fields(patch: &UserPatch) -> String {
-    let mut fields = Vec::new();
-    for (name, set) in [
-        ("name", patch.name.is_some()),
-        ("given_name", patch.given_name.is_some()),
-        ("family_name", patch.family_name.is_some()),
-    ] {
-        if set {
-            fields.push(name.to_string());
-        }
-    }
-    for (prefix, map) in [
-        ("user_metadata", &patch.user_metadata),
-        ("app_metadata", &patch.app_metadata),
-    ] {
-        for key in map.iter().flat_map(|m| m.keys()) {
-            fields.push(format!("{prefix}.{key}"));
-        }
-    }
+    let fields: Vec<String> = patch.profile.fields().into_iter().map(|(f, _)| f).collect();
     fields.join(", ")
 }

@@ -20,7 +20,8 @@ use super::config::RateLimit;
 use super::errors::OAuthError;
 use super::faults::{ConnectionHandle, peer};
 use super::ratelimit::{self, TokenBucket};
-use super::state::{ConnectionKind, OutboxKind, OutboxMessage};
+use super::state::{OutboxKind, OutboxMessage};
+use crate::auth0::StrategyKind;
 
 /// Per IP and email: burst 10, refilled at one per minute (reference §11.2).
 const RESET_LIMIT: RateLimit = RateLimit {
@@ -47,7 +48,7 @@ pub async fn change_password(
         let is_database = world
             .tenant
             .connection_by_name(connection)
-            .is_some_and(|c| c.kind() == ConnectionKind::Database);
+            .is_some_and(|c| c.kind() == StrategyKind::Database);
         if !is_database {
             // Choice: the wording is ours; the reference only gives the error shape.
             return Err(OAuthError::invalid_request(

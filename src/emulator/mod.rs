@@ -41,8 +41,8 @@ use tokio::task::JoinHandle;
 pub use config::{EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Trigger};
 pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
-    Client, Connection, ConnectionKind, Identity, Job, JobKind, JobStatus, JsonObject, OutboxKind,
-    OutboxMessage, TenantSettings, TenantState, User,
+    Client, Connection, Identity, Job, JobKind, JobStatus, JsonObject, OutboxKind, OutboxMessage,
+    TenantSettings, TenantState, User,
 };
 
 use crate::clock::{Clock, format_timestamp};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::config::RateLimit;
+use crate::auth0::StrategyKind;
 
 /// A JSON object, as used for metadata, connection options and unknown fields.
 pub type JsonObject = Map<String, Value>;
@@ -195,8 +196,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn kind(&self) -> ConnectionKind {
-        ConnectionKind::of_strategy(&self.strategy)
+    pub fn kind(&self) -> StrategyKind {
+        StrategyKind::of(&self.strategy)
     }
 
     /// A string or object option, looked up by a dotted path (`password_options.complexity`).
@@ -208,44 +209,6 @@ impl Connection {
             value = value.as_object()?.get(part)?;
         }
         Some(value)
-    }
-}
-
-/// The families of connection strategies that behave differently in the API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectionKind {
-    /// `auth0`: users with passwords stored by Auth0.
-    Database,
-    /// `email` / `sms`.
-    Passwordless,
-    /// SAML, Azure AD, OIDC and the other enterprise strategies.
-    Enterprise,
-    /// Everything else (google-oauth2, github, ...).
-    Social,
-}
-
-impl ConnectionKind {
-    pub fn of_strategy(strategy: &str) -> ConnectionKind {
-        const ENTERPRISE: &[&str] = &[
-            "ad",
-            "adfs",
-            "auth0-oidc",
-            "google-apps",
-            "ip",
-            "office365",
-            "oidc",
-            "okta",
-            "pingfederate",
-            "samlp",
-            "sharepoint",
-            "waad",
-        ];
-        match strategy {
-            "auth0" => ConnectionKind::Database,
-            "email" | "sms" => ConnectionKind::Passwordless,
-            s if ENTERPRISE.contains(&s) => ConnectionKind::Enterprise,
-            _ => ConnectionKind::Social,
-        }
     }
 }
 

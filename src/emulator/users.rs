@@ -15,10 +15,9 @@ use super::request::{
     query_error, string_field,
 };
 use super::search::{self, Sort};
-use super::state::{
-    Connection, ConnectionKind, Identity, JsonObject, OutboxKind, OutboxMessage, User,
-};
+use super::state::{Connection, Identity, JsonObject, OutboxKind, OutboxMessage, User};
 use super::{Emulator, World};
+use crate::auth0::{RESERVED_APP_METADATA_KEYS, StrategyKind};
 
 /// Results reachable by paging one search (reference §2.2).
 const SEARCH_WINDOW: usize = 1000;
@@ -298,9 +297,9 @@ fn creatable_connection(world: &World, body: &JsonObject) -> Result<Connection, 
     let connection = world.tenant.connection_by_name(name).ok_or_else(|| {
         ApiError::bad_request("Connection does not exist.").code("inexistent_connection")
     })?;
-    match connection.kind() {
-        ConnectionKind::Database | ConnectionKind::Passwordless => Ok(connection.clone()),
-        _ => Err(ApiError::bad_request(
+    match connection.kind().can_create_users() {
+        true => Ok(connection.clone()),
+        false => Err(ApiError::bad_request(
             "Connection does not support user creation through the API. It must either be a \
              database or passwordless connection.",
         )
@@ -343,7 +342,7 @@ fn accepts_username(connection: &Connection) -> bool {
 /// `email`/`sms` for passwordless).
 fn identity_provider(connection: &Connection) -> &str {
     match connection.kind() {
-        ConnectionKind::Database => "auth0",
+        StrategyKind::Database => "auth0",
         _ => &connection.strategy,
     }
 }
@@ -503,28 +502,6 @@ fn is_email(text: &str) -> bool {
         && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// `app_metadata` keys Auth0 reserves (reference §9.1).
-const RESERVED_APP_METADATA: &[&str] = &[
-    "__tenant",
-    "_id",
-    "blocked",
-    "clientID",
-    "created_at",
-    "email_verified",
-    "email",
-    "globalClientID",
-    "global_client_id",
-    "identities",
-    "lastIP",
-    "lastLogin",
-    "loginsCount",
-    "metadata",
-    "multifactor_last_modified",
-    "multifactor",
-    "updated_at",
-    "user_id",
-];
-
 /// Reserved `app_metadata` keys and keys containing `.` or `$` at any depth are refused
 /// (reference §12.17). Choice: the wording is ours; the reference has none.
 fn check_metadata(body: &JsonObject) -> Result<(), ApiError> {
@@ -534,7 +511,7 @@ fn check_metadata(body: &JsonObject) -> Result<(), ApiError> {
         };
         let reserved = metadata
             .keys()
-            .find(|k| RESERVED_APP_METADATA.contains(&k.as_str()));
+            .find(|k| RESERVED_APP_METADATA_KEYS.contains(&k.as_str()));
         if let (true, Some(key)) = (field == "app_metadata", reserved) {
             return Err(ApiError::invalid_body(format!(
                 "Payload validation error: 'Reserved key \"{key}\" is not allowed' on \
@@ -732,15 +709,16 @@ fn update_user(
         .ok_or_else(ApiError::user_not_found)?;
     let connection = target_connection(world, &world.tenant.users[index], body)?;
     let kind = connection.as_ref().map(Connection::kind);
-    let is_database = kind == Some(ConnectionKind::Database);
+    let is_database = kind == Some(StrategyKind::Database);
     let connection_name = connection
         .as_ref()
         .map(|c| c.name.clone())
         .unwrap_or_default();
     // Reference §12.6: not for enterprise or passwordless-SMS users (choice: one text
     // and errorCode operation_not_supported for both).
-    let sms = connection.as_ref().is_some_and(|c| c.strategy == "sms");
-    if body.contains_key("email_verified") && (kind == Some(ConnectionKind::Enterprise) || sms) {
+    let settable =
+        kind.is_none_or(StrategyKind::can_set_email_verified) || kind == Some(StrategyKind::Social);
+    if body.contains_key("email_verified") && !settable {
         return Err(ApiError::bad_request(
             "Email verification is not supported for enterprise users.",
         )

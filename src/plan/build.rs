@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ledger::{Ledger, LedgerRead, ResendDecision, SendKind, resend_decision};
@@ -12,6 +12,7 @@ use super::{
     Action, ActionKind, CreateEmail, FieldChange, NewUser, Operation, Plan, PlanError, Target,
     WARNING_EXAMPLES, Warning, WarningKind,
 };
+use crate::auth0::StrategyKind;
 use crate::clock::parse_timestamp;
 use crate::policy::duration::format_duration;
 use crate::policy::{
@@ -20,63 +21,9 @@ use crate::policy::{
 };
 use crate::tenant::LiveState;
 use crate::tenant::types::{
-    ChangePasswordRequest, Connection, JobIdentity, User, UserPatch, VerificationEmailRequest,
+    ChangePasswordRequest, Connection, JobIdentity, Profile, User, UserPatch,
+    VerificationEmailRequest,
 };
-
-/// What Auth0 lets the Management API do with a connection's users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConnectionKind {
-    /// `auth0` strategy: create with a password, set `email_verified`, reset passwords.
-    Database,
-    /// `email`: create without a password, set `email_verified`.
-    PasswordlessEmail,
-    /// `sms`: users have phone numbers, not emails.
-    PasswordlessSms,
-    /// Social providers: `email_verified` is overwritten by the provider at each login.
-    Social,
-    /// Enterprise federation: `email_verified` cannot be set at all (reference §4.1).
-    Enterprise,
-}
-
-impl ConnectionKind {
-    pub(crate) fn of(strategy: &str) -> ConnectionKind {
-        const ENTERPRISE: [&str; 12] = [
-            "ad",
-            "adfs",
-            "auth0-oidc",
-            "google-apps",
-            "ip",
-            "office365",
-            "oidc",
-            "okta",
-            "pingfederate",
-            "samlp",
-            "sharepoint",
-            "waad",
-        ];
-        match strategy {
-            "auth0" => ConnectionKind::Database,
-            "email" => ConnectionKind::PasswordlessEmail,
-            "sms" => ConnectionKind::PasswordlessSms,
-            s if ENTERPRISE.contains(&s) => ConnectionKind::Enterprise,
-            _ => ConnectionKind::Social,
-        }
-    }
-
-    fn can_create(self) -> bool {
-        matches!(
-            self,
-            ConnectionKind::Database | ConnectionKind::PasswordlessEmail
-        )
-    }
-
-    fn can_set_verified(self) -> bool {
-        matches!(
-            self,
-            ConnectionKind::Database | ConnectionKind::PasswordlessEmail
-        )
-    }
-}
 
 /// Computes the plan. Fails, listing every problem, when the policies name connections or
 /// applications the tenant does not have.
@@ -150,8 +97,8 @@ impl ConnectionContext {
         }
     }
 
-    fn kind(&self) -> ConnectionKind {
-        ConnectionKind::of(&self.strategy)
+    fn kind(&self) -> StrategyKind {
+        StrategyKind::of(&self.strategy)
     }
 
     fn resend(&self) -> Resend {
@@ -170,16 +117,8 @@ pub struct ListedUser {
     pub onboarding: Onboarding,
     /// Where the policy lists the user (file:line:col).
     pub origin: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_metadata: Option<Map<String, Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_metadata: Option<Map<String, Value>>,
+    /// The profile fields the policy owns.
+    pub profile: Profile,
 }
 
 impl ListedUser {
@@ -189,11 +128,7 @@ impl ListedUser {
             mode_overridden: spec.mode_overridden,
             onboarding: spec.onboarding,
             origin: spec.origin.to_string(),
-            name: spec.name.clone(),
-            given_name: spec.given_name.clone(),
-            family_name: spec.family_name.clone(),
-            user_metadata: spec.user_metadata.clone(),
-            app_metadata: spec.app_metadata.clone(),
+            profile: spec.profile.clone(),
         }
     }
 }
@@ -399,7 +334,9 @@ fn create_user(
     actions: &mut Vec<Action>,
     warnings: &mut WarningSink,
 ) {
-    if !context.kind().can_create() {
+    // Listed users are identified by email, so SMS connections cannot take them.
+    let kind = context.kind();
+    if !kind.can_create_users() || kind == StrategyKind::PasswordlessSms {
         warnings.add(
             context,
             WarningKind::CannotCreateInConnection,
@@ -408,7 +345,7 @@ fn create_user(
         return;
     }
     let mut onboarding = spec.onboarding;
-    if onboarding == Onboarding::PasswordReset && context.kind() != ConnectionKind::Database {
+    if onboarding == Onboarding::PasswordReset && context.kind() != StrategyKind::Database {
         warnings.add(
             context,
             WarningKind::CannotCreateInConnection,
@@ -429,34 +366,19 @@ fn create_user(
         ),
         (mode, _) => (mode == VerificationMode::Trusted, false, CreateEmail::None),
     };
-    let password_length = (context.kind() == ConnectionKind::Database)
+    let password_length = (context.kind() == StrategyKind::Database)
         .then(|| password_length(context.password_min_length));
     let mut changes = vec![change(
         "email",
         None,
         Some(Value::String(spec.email.clone())),
     )];
-    for (field, value) in [
-        ("name", &spec.name),
-        ("given_name", &spec.given_name),
-        ("family_name", &spec.family_name),
-    ] {
-        if let Some(value) = value {
-            changes.push(change(field, None, Some(Value::String(value.clone()))));
-        }
-    }
-    for (prefix, map) in [
-        ("user_metadata", &spec.user_metadata),
-        ("app_metadata", &spec.app_metadata),
-    ] {
-        for (key, value) in map.iter().flatten() {
-            changes.push(change(
-                &format!("{prefix}.{key}"),
-                None,
-                Some(value.clone()),
-            ));
-        }
-    }
+    changes.extend(
+        spec.profile
+            .fields()
+            .into_iter()
+            .map(|(field, value)| change(&field, None, Some(value))),
+    );
     changes.push(change(
         "email_verified",
         None,
@@ -503,11 +425,7 @@ fn create_user(
                 email_verified,
                 verify_email,
                 password_length,
-                name: spec.name.clone(),
-                given_name: spec.given_name.clone(),
-                family_name: spec.family_name.clone(),
-                user_metadata: spec.user_metadata.clone(),
-                app_metadata: spec.app_metadata.clone(),
+                profile: spec.profile.clone(),
             },
             onboarding_email,
             connection_policy: context.clone(),
@@ -546,7 +464,7 @@ fn existing_user(
         if user.email.is_none() {
             warnings.add(context, WarningKind::NoEmail, user_label(user));
         } else if mode == VerificationMode::Trusted {
-            if context.kind().can_set_verified() {
+            if context.kind().can_set_email_verified() {
                 let why = if listed.is_some_and(|s| s.mode_overridden) {
                     "the user's policy says `email_verification: trusted`".to_string()
                 } else {
@@ -568,7 +486,7 @@ fn existing_user(
         } else if matches!(onboarding, None | Some(Onboarding::VerificationEmail)) {
             // Social and enterprise providers assert email_verified themselves and overwrite
             // it at each login (reference §12.7), so a verification email cannot settle it.
-            if !context.kind().can_set_verified() {
+            if !context.kind().can_set_email_verified() {
                 warnings.add(
                     context,
                     WarningKind::ProviderControlsVerification,
@@ -583,7 +501,7 @@ fn existing_user(
     }
 
     if onboarding == Some(Onboarding::PasswordReset) && sends_allowed {
-        if context.kind() != ConnectionKind::Database {
+        if context.kind() != StrategyKind::Database {
             warnings.add(
                 context,
                 WarningKind::CannotCreateInConnection,
@@ -760,56 +678,25 @@ fn password_reset_onboarding(
 /// Profile fields the policy owns that differ from the tenant.
 fn profile_update(
     context: &ConnectionContext,
-    spec: &ListedUser,
+    listed: &ListedUser,
     user: &User,
     target: &Target,
     actions: &mut Vec<Action>,
     warnings: &mut WarningSink,
 ) {
-    let mut patch = UserPatch::default();
+    let mut patch = Profile::default();
     let mut changes = Vec::new();
-    for (field, wanted, current, slot) in [
-        ("name", &spec.name, &user.name, &mut patch.name),
-        (
-            "given_name",
-            &spec.given_name,
-            &user.given_name,
-            &mut patch.given_name,
-        ),
-        (
-            "family_name",
-            &spec.family_name,
-            &user.family_name,
-            &mut patch.family_name,
-        ),
-    ] {
-        if let Some(wanted) = wanted
-            && current.as_ref() != Some(wanted)
-        {
-            changes.push(change(
-                field,
-                current.clone().map(Value::String),
-                Some(Value::String(wanted.clone())),
-            ));
-            *slot = Some(wanted.clone());
+    for (field, wanted) in listed.profile.fields() {
+        let current = user.profile_value(&field);
+        if current.as_ref() != Some(&wanted) {
+            changes.push(change(&field, current, Some(wanted.clone())));
+            patch.set(&field, wanted);
         }
     }
-    patch.user_metadata = metadata_changes(
-        "user_metadata",
-        spec.user_metadata.as_ref(),
-        user.user_metadata.as_ref(),
-        &mut changes,
-    );
-    patch.app_metadata = metadata_changes(
-        "app_metadata",
-        spec.app_metadata.as_ref(),
-        user.app_metadata.as_ref(),
-        &mut changes,
-    );
     if patch.is_empty() {
         return;
     }
-    if !context.kind().can_set_verified() {
+    if !context.kind().can_set_email_verified() {
         warnings.add(
             context,
             WarningKind::ProviderControlsProfile,
@@ -822,36 +709,17 @@ fn profile_update(
         target: target.clone(),
         reason: format!(
             "profile fields listed at {} differ from the tenant",
-            spec.origin
+            listed.origin
         ),
         changes,
         operation: Operation::UpdateProfile {
             user_id: user.user_id.clone(),
-            patch,
+            patch: UserPatch {
+                email_verified: None,
+                profile: patch,
+            },
         },
     });
-}
-
-/// The owned keys whose values differ, as a shallow-merge patch.
-fn metadata_changes(
-    prefix: &str,
-    wanted: Option<&Map<String, Value>>,
-    current: Option<&Map<String, Value>>,
-    changes: &mut Vec<FieldChange>,
-) -> Option<Map<String, Value>> {
-    let mut patch = Map::new();
-    for (key, value) in wanted.into_iter().flatten() {
-        let existing = current.and_then(|m| m.get(key));
-        if existing != Some(value) {
-            changes.push(change(
-                &format!("{prefix}.{key}"),
-                existing.cloned(),
-                Some(value.clone()),
-            ));
-            patch.insert(key.clone(), value.clone());
-        }
-    }
-    (!patch.is_empty()).then_some(patch)
 }
 
 fn change(field: &str, before: Option<Value>, after: Option<Value>) -> FieldChange {

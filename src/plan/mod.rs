@@ -12,12 +12,12 @@ pub mod ledger;
 mod tests;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use build::{ConnectionContext, ListedUser, build_plan, replan_existing_user};
 pub use ledger::{Ledger, SendKind};
 
-use crate::tenant::types::{ChangePasswordRequest, UserPatch, VerificationEmailRequest};
+use crate::tenant::types::{ChangePasswordRequest, Profile, UserPatch, VerificationEmailRequest};
 
 /// Everything a plan run found: the actions to take and what the user should know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -196,17 +196,9 @@ pub struct NewUser {
     /// (never shown or stored). `None` for connections without passwords.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_length: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_metadata: Option<Map<String, Value>>,
-    /// Owned keys only; apply adds the ledger key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_metadata: Option<Map<String, Value>>,
+    /// The policy's profile fields (owned `app_metadata` keys only; apply adds the ledger).
+    #[serde(flatten)]
+    pub profile: Profile,
 }
 
 /// The first email of a created user.

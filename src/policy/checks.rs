@@ -1,31 +1,10 @@
 //! Value checks on single policy fields that serde cannot express: email syntax and
 //! metadata keys Auth0 would reject.
 
+use crate::auth0::RESERVED_APP_METADATA_KEYS;
+
 /// The `app_metadata` key under which verifyctl keeps its send ledger.
 pub const LEDGER_KEY: &str = "verifyctl";
-
-/// `app_metadata` keys Auth0 refuses (reference §9.1) plus verifyctl's own ledger key.
-const RESERVED_APP_METADATA_KEYS: [&str; 19] = [
-    "__tenant",
-    "_id",
-    "blocked",
-    "clientID",
-    "created_at",
-    "email_verified",
-    "email",
-    "globalClientID",
-    "global_client_id",
-    "identities",
-    "lastIP",
-    "lastLogin",
-    "loginsCount",
-    "metadata",
-    "multifactor_last_modified",
-    "multifactor",
-    "updated_at",
-    "user_id",
-    LEDGER_KEY,
-];
 
 /// Checks an email address the way a careful administrator would expect: one `@`, a
 /// plausible local part and a dotted domain. Returns what is wrong.

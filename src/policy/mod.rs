@@ -23,6 +23,7 @@ use time::Duration;
 pub use diag::{Diagnostic, Diagnostics, Origin};
 pub use model::{Onboarding, VerificationMode};
 
+use crate::tenant::types::Profile;
 use model::{ApplicationPolicy, ConnectionPolicy, TOP_LEVEL_KEYS, UserPolicy};
 use yaml::{Node, NodeKind};
 
@@ -110,11 +111,8 @@ pub struct UserSpec {
     pub connection: String,
     /// Lower-cased, as Auth0 stores database emails.
     pub email: String,
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub user_metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    pub app_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The profile fields the policy owns.
+    pub profile: Profile,
     /// The verification mode in effect for this user.
     pub mode: VerificationMode,
     /// True when the user's own `email_verification` overrides the connection's.
@@ -628,11 +626,13 @@ fn user_spec(
     ok.then(|| UserSpec {
         connection: policy.connection,
         email: policy.email.to_lowercase(),
-        name: policy.name,
-        given_name: policy.given_name,
-        family_name: policy.family_name,
-        user_metadata: policy.user_metadata,
-        app_metadata: policy.app_metadata,
+        profile: Profile {
+            name: policy.name,
+            given_name: policy.given_name,
+            family_name: policy.family_name,
+            user_metadata: policy.user_metadata,
+            app_metadata: policy.app_metadata,
+        },
         mode,
         mode_overridden: policy.email_verification.is_some(),
         onboarding,

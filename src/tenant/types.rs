@@ -43,6 +43,22 @@ impl User {
         self.email_verified == Some(true)
     }
 
+    /// The current value of a profile field named as [`Profile::fields`] names it.
+    pub fn profile_value(&self, field: &str) -> Option<Value> {
+        let text = |value: &Option<String>| value.clone().map(Value::String);
+        match field.split_once('.') {
+            None => match field {
+                "name" => text(&self.name),
+                "given_name" => text(&self.given_name),
+                "family_name" => text(&self.family_name),
+                _ => None,
+            },
+            Some(("user_metadata", key)) => self.user_metadata.as_ref()?.get(key).cloned(),
+            Some(("app_metadata", key)) => self.app_metadata.as_ref()?.get(key).cloned(),
+            Some(_) => None,
+        }
+    }
+
     /// The identity of `connection` (users can have linked identities of other connections).
     pub fn identity_in(&self, connection: &str) -> Option<&Identity> {
         self.identities.iter().find(|i| i.connection == connection)
@@ -105,6 +121,76 @@ pub struct Job {
     pub created_at: Option<String>,
 }
 
+/// The profile fields verifyctl can own: root name fields and top-level metadata keys
+/// (Auth0 shallow-merges metadata on PATCH, so a partial object changes only its keys).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+impl Profile {
+    pub fn is_empty(&self) -> bool {
+        *self == Profile::default()
+    }
+
+    /// Sets one field named as [`Profile::fields`] names it (non-string values for the
+    /// name fields and unknown field names are ignored).
+    pub fn set(&mut self, field: &str, value: Value) {
+        let text = || value.as_str().map(str::to_string);
+        match field.split_once('.') {
+            None => match field {
+                "name" => self.name = text(),
+                "given_name" => self.given_name = text(),
+                "family_name" => self.family_name = text(),
+                _ => {}
+            },
+            Some(("user_metadata", key)) => {
+                self.user_metadata
+                    .get_or_insert_default()
+                    .insert(key.into(), value);
+            }
+            Some(("app_metadata", key)) => {
+                self.app_metadata
+                    .get_or_insert_default()
+                    .insert(key.into(), value);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Every set field as (`name` | `user_metadata.key` | …, value), in a fixed order.
+    pub fn fields(&self) -> Vec<(String, Value)> {
+        let mut fields = Vec::new();
+        for (field, value) in [
+            ("name", &self.name),
+            ("given_name", &self.given_name),
+            ("family_name", &self.family_name),
+        ] {
+            if let Some(value) = value {
+                fields.push((field.to_string(), Value::String(value.clone())));
+            }
+        }
+        for (prefix, map) in [
+            ("user_metadata", &self.user_metadata),
+            ("app_metadata", &self.app_metadata),
+        ] {
+            for (key, value) in map.iter().flatten() {
+                fields.push((format!("{prefix}.{key}"), value.clone()));
+            }
+        }
+        fields
+    }
+}
+
 /// Body of `POST /api/v2/users`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CreateUserRequest {
@@ -114,16 +200,8 @@ pub struct CreateUserRequest {
     pub password: Option<Secret>,
     pub email_verified: bool,
     pub verify_email: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_metadata: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_metadata: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub profile: Profile,
 }
 
 /// Body of `PATCH /api/v2/users/{id}`; only set fields are sent. Metadata objects are
@@ -132,22 +210,8 @@ pub struct CreateUserRequest {
 pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_metadata: Option<Map<String, Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_metadata: Option<Map<String, Value>>,
-}
-
-impl UserPatch {
-    pub fn is_empty(&self) -> bool {
-        *self == UserPatch::default()
-    }
+    #[serde(flatten)]
+    pub profile: Profile,
 }
 
 /// Body of `POST /api/v2/jobs/verification-email`.

@@ -5,7 +5,7 @@ use time::Duration;
 use verifyctl::apply::{OutcomeStatus, apply_plan};
 use verifyctl::emulator::OutboxKind;
 use verifyctl::plan::ActionKind;
-use verifyctl::tenant::types::CreateUserRequest;
+use verifyctl::tenant::types::{CreateUserRequest, Profile};
 
 use crate::support::{TestTenant, desired};
 
@@ -144,11 +144,7 @@ async fn a_create_that_conflicts_finds_the_existing_user_instead_of_failing() {
             password: Some(verifyctl::secret::Secret::new("Another-Strong-Passw0rd!")),
             email_verified: false,
             verify_email: false,
-            name: None,
-            given_name: None,
-            family_name: None,
-            user_metadata: None,
-            app_metadata: None,
+            profile: Profile::default(),
         })
         .await
         .expect("side create");

@@ -112,3 +112,37 @@ async fn missing_users_are_404_with_the_real_error_code() {
         "GET /api/v2/users/{id} failed: HTTP 404: The user does not exist. (inexistent_user)"
     );
 }
+
+#[tokio::test]
+async fn verification_jobs_can_be_polled_to_their_final_status() {
+    let tenant = TestTenant::from_yaml(
+        "domain: jobs.test
+connections:
+  - {id: con_JobsDb0000000001, name: db, strategy: auth0}
+users:
+  - user_id: auth0|0000000000000000000000d1
+    email: pending@jobs.example
+    email_verified: false
+    identities: [{connection: db, user_id: \"0000000000000000000000d1\", provider: auth0, isSocial: false}]
+",
+    )
+    .await;
+    let client = tenant.client();
+    let job = client
+        .send_verification_email(&verifyctl::tenant::types::VerificationEmailRequest {
+            user_id: "auth0|0000000000000000000000d1".into(),
+            client_id: None,
+            identity: Some(verifyctl::tenant::types::JobIdentity {
+                user_id: "0000000000000000000000d1".into(),
+                provider: "auth0".into(),
+            }),
+        })
+        .await
+        .expect("job");
+    assert_eq!((job.kind.as_str(), job.status.as_str()), ("verification_email", "pending"));
+    assert!(job.id.starts_with("job_"));
+    let first = client.get_job(&job.id).await.expect("poll");
+    let second = client.get_job(&job.id).await.expect("poll");
+    assert_eq!(first.status, "pending");
+    assert_eq!(second.status, "completed");
+}
