@@ -139,7 +139,10 @@ users:
         })
         .await
         .expect("job");
-    assert_eq!((job.kind.as_str(), job.status.as_str()), ("verification_email", "pending"));
+    assert_eq!(
+        (job.kind.as_str(), job.status.as_str()),
+        ("verification_email", "pending")
+    );
     assert!(job.id.starts_with("job_"));
     let first = client.get_job(&job.id).await.expect("poll");
     let second = client.get_job(&job.id).await.expect("poll");
