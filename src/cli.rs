@@ -41,6 +41,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the JSON Schema of policy files.
     Schema,
+    /// Work with the post-login Action verifyctl generates.
+    #[command(subcommand)]
+    Action(ActionCommand),
     /// Serve the built-in Auth0 Management API emulator.
     Emulator(EmulatorArgs),
 }
@@ -96,6 +99,22 @@ pub struct ApplyArgs {
     pub format: Format,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Print the Action's JavaScript for the policies (resolving application names needs
+    /// the tenant).
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory of policy files.
+    #[arg(default_value = "policies")]
+    pub policy_dir: PathBuf,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
     /// Address to listen on (loopback by default).
@@ -131,6 +150,7 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => commands::plan(args).await,
             Command::Apply(args) => commands::apply(args).await,
             Command::Schema => commands::schema(),
+            Command::Action(ActionCommand::Render(args)) => commands::render_action(args).await,
             Command::Emulator(args) => commands::emulator(args).await,
         }
     });
@@ -149,6 +169,7 @@ fn read_secrets_from_env(cli: &mut Cli) {
     let tenant = match &mut cli.command {
         Command::Plan(args) => &mut args.tenant,
         Command::Apply(args) => &mut args.tenant,
+        Command::Action(ActionCommand::Render(args)) => &mut args.tenant,
         _ => return,
     };
     tenant.client_secret = std::env::var("AUTH0_CLIENT_SECRET")

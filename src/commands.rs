@@ -7,15 +7,19 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use crate::apply::{ActionOutcome, OutcomeStatus, apply_plan};
-use crate::cli::{ApplyArgs, EmulatorArgs, PlanArgs, TenantArgs};
+use crate::cli::{ApplyArgs, EmulatorArgs, PlanArgs, RenderArgs, TenantArgs};
 use crate::clock::{Clock, parse_timestamp};
 use crate::emulator::{Emulator, EmulatorConfig, TenantState, load_tenant_file, save_tenant_file};
-use crate::plan::{Plan, PlanError, build_plan};
+use crate::login_action;
+use crate::plan::{
+    ActionKind, Operation, Plan, PlanError, Warning, WarningKind, build_plan, login_rules,
+    login_rules_offline,
+};
 use crate::policy::{self, DesiredState, Diagnostics};
 use crate::report::{self, Format, PlanContext};
 use crate::secret::Secret;
 use crate::session::{SessionError, TenantSession, TenantSource};
-use crate::tenant::{ApiError, Credentials, read_live_state};
+use crate::tenant::{ApiError, Credentials, LiveState, ManagementClient, read_live_state};
 
 /// Exit code for success (and "no changes" with `--detailed-exitcode`).
 pub const EXIT_OK: u8 = 0;
@@ -109,6 +113,49 @@ fn plural(n: usize) -> &'static str {
 pub fn schema() -> CommandResult {
     print!("{}", policy::schema::policy_schema_json());
     Ok(EXIT_OK)
+}
+
+/// `verifyctl action render`
+pub async fn render_action(args: RenderArgs) -> CommandResult {
+    let desired = policy::load_dir(&args.policy_dir)?;
+    let has_tenant = args.tenant.tenant_file.is_some() || args.tenant.domain.is_some();
+    let rules = match login_rules_offline(&desired) {
+        Some(rules) if !has_tenant => rules,
+        _ => {
+            let source = tenant_source(&args.tenant).map_err(|_| {
+                CliError::new(
+                    "the policies name applications (or verification clients) whose client ids only the tenant knows",
+                    Some("pass --tenant-file FILE or set AUTH0_DOMAIN and credentials; or name applications by client_id".into()),
+                )
+            })?;
+            let clock = clock_from_env()?;
+            let session = TenantSession::open(&source, emulator_config(&clock)).await?;
+            let live = read_names(session.client()).await;
+            session.close(false).await?;
+            login_rules(&desired, &live?).map_err(plan_errors)?
+        }
+    };
+    if !rules.enforces_anything() {
+        eprintln!(
+            "note: no policy blocks unverified logins (no `block_unverified_login: true` connection, no `required` application), so apply deploys no Action"
+        );
+    }
+    print!("{}", login_action::render(&rules));
+    Ok(EXIT_OK)
+}
+
+/// Just the connections and applications (what resolving policy names needs).
+async fn read_names(client: &ManagementClient) -> Result<LiveState, CliError> {
+    Ok(LiveState {
+        connections: client
+            .list_connections()
+            .await?
+            .into_iter()
+            .map(|c| (c.name.clone(), c))
+            .collect(),
+        clients: client.list_clients().await?,
+        ..LiveState::default()
+    })
 }
 
 /// `verifyctl plan`
@@ -247,7 +294,8 @@ pub async fn make_plan(
     let before = session.client().stats().total();
     let live = read_live_state(session.client(), desired).await?;
     let requests = session.client().stats().total() - before;
-    let plan = build_plan(desired, &live, clock.now()).map_err(plan_errors)?;
+    let mut plan = build_plan(desired, &live, clock.now()).map_err(plan_errors)?;
+    warn_about_missing_action_secrets(&mut plan);
     Ok((
         plan,
         PlanContext {
@@ -255,6 +303,36 @@ pub async fn make_plan(
             requests,
         },
     ))
+}
+
+/// The one plan check that depends on the environment: a login Action that re-sends emails
+/// needs its credentials at apply time.
+fn warn_about_missing_action_secrets(plan: &mut Plan) {
+    let needs_secrets = plan.actions.iter().any(|action| {
+        action.kind == ActionKind::DeployLoginAction
+            && matches!(&action.operation, Operation::DeployLoginAction(d) if !d.secret_names.is_empty())
+    });
+    let missing: Vec<&str> = [
+        login_action::ENV_ACTION_CLIENT_ID,
+        login_action::ENV_ACTION_CLIENT_SECRET,
+    ]
+    .into_iter()
+    .filter(|variable| std::env::var(variable).map_or(true, |v| v.is_empty()))
+    .collect();
+    if needs_secrets && !missing.is_empty() {
+        plan.warnings.push(Warning {
+            kind: WarningKind::ActionSecretsMissing,
+            connection: None,
+            message: format!(
+                "the login Action re-sends verification emails with its own Management API credentials, but {} {} not set here; apply will fail that action until {} set",
+                missing.join(" and "),
+                if missing.len() == 1 { "is" } else { "are" },
+                if missing.len() == 1 { "it is" } else { "they are" }
+            ),
+            users: Vec::new(),
+            user_count: 0,
+        });
+    }
 }
 
 fn tenant_source(args: &TenantArgs) -> Result<TenantSource, CliError> {

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod emulator;
+pub mod login_action;
 pub mod plan;
 pub mod policy;
 pub mod report;

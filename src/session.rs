@@ -12,13 +12,16 @@ use crate::secret::Secret;
 use crate::tenant::{ApiError, Credentials, ManagementClient, TenantTarget};
 
 /// Every scope verifyctl may need; the tenant-file session's ephemeral client gets these.
-pub const REQUIRED_SCOPES: [&str; 6] = [
+pub const REQUIRED_SCOPES: [&str; 9] = [
     "read:users",
     "create:users",
     "update:users",
     "read:connections",
     "read:clients",
     "update:connections",
+    "read:actions",
+    "create:actions",
+    "update:actions",
 ];
 
 /// Where to find the tenant.

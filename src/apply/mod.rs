@@ -11,6 +11,7 @@
 //! - Generated passwords exist only inside [`run_create`]'s request and are never logged.
 
 pub mod password;
+mod settings;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -204,6 +205,16 @@ impl<'a> Executor<'a> {
                 } => {
                     self.send_with_ledger(user_id, ledger, Email::PasswordReset(request))
                         .await
+                }
+                Operation::SetSignup {
+                    connection_id,
+                    disable_signup,
+                } => settings::set_signup(self.client, connection_id, *disable_signup).await,
+                Operation::DeployLoginAction(deployment) => {
+                    settings::deploy_login_action(self.client, deployment).await
+                }
+                Operation::UnbindLoginAction { action_id } => {
+                    settings::unbind_login_action(self.client, action_id).await
                 }
                 Operation::RecordInterruptedSend { user_id, ledger } => {
                     self.write_ledger(user_id, ledger, "recording the interrupted send")

@@ -8,14 +8,20 @@
 
 mod build;
 pub mod ledger;
+mod login;
+mod signup;
 #[cfg(test)]
 mod tests;
+mod users;
+mod warnings;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use build::{ConnectionContext, ListedUser, build_plan, replan_existing_user};
+pub use build::{ConnectionContext, build_plan};
 pub use ledger::{Ledger, SendKind};
+pub use login::{login_rules, login_rules_offline};
+pub use users::{ListedUser, replan_existing_user};
 
 use crate::tenant::types::{ChangePasswordRequest, Profile, UserPatch, VerificationEmailRequest};
 
@@ -49,23 +55,29 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
+    SetSignup,
     CreateUser,
     UpdateProfile,
     MarkEmailVerified,
     SendPasswordReset,
     SendVerificationEmail,
     RecordInterruptedSend,
+    DeployLoginAction,
+    UnbindLoginAction,
 }
 
 impl ActionKind {
     /// Every kind, in the order actions of one user are listed and executed.
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::SetSignup,
         ActionKind::CreateUser,
         ActionKind::UpdateProfile,
         ActionKind::MarkEmailVerified,
         ActionKind::SendPasswordReset,
         ActionKind::SendVerificationEmail,
         ActionKind::RecordInterruptedSend,
+        ActionKind::DeployLoginAction,
+        ActionKind::UnbindLoginAction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +88,9 @@ impl ActionKind {
             ActionKind::SendPasswordReset => "send_password_reset",
             ActionKind::SendVerificationEmail => "send_verification_email",
             ActionKind::RecordInterruptedSend => "record_interrupted_send",
+            ActionKind::SetSignup => "set_signup",
+            ActionKind::DeployLoginAction => "deploy_login_action",
+            ActionKind::UnbindLoginAction => "unbind_login_action",
         }
     }
 
@@ -94,6 +109,9 @@ impl ActionKind {
             ActionKind::RecordInterruptedSend => {
                 ("interrupted send", "interrupted sends", "to record")
             }
+            ActionKind::SetSignup => ("signup setting", "signup settings", "to change"),
+            ActionKind::DeployLoginAction => ("login Action", "login Actions", "to deploy"),
+            ActionKind::UnbindLoginAction => ("login Action", "login Actions", "to unbind"),
         };
         format!("{count} {} {rest}", if count == 1 { one } else { many })
     }
@@ -119,26 +137,89 @@ impl Action {
     }
 }
 
-/// The user an action is about.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Target {
-    pub connection: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Absent for users that do not exist yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+/// What an action changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Target {
+    /// A user of a connection (without `user_id` when it does not exist yet).
+    User {
+        connection: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+    },
+    /// A connection's own settings.
+    Connection { name: String },
+    /// verifyctl's post-login Action.
+    LoginAction { name: String },
+}
+
+impl Target {
+    pub fn user(connection: &str, email: Option<String>, user_id: Option<String>) -> Target {
+        Target::User {
+            connection: connection.to_string(),
+            email,
+            user_id,
+        }
+    }
+
+    /// The connection the action belongs to (none for the login Action).
+    pub fn connection(&self) -> Option<&str> {
+        match self {
+            Target::User { connection, .. } => Some(connection),
+            Target::Connection { name } => Some(name),
+            Target::LoginAction { .. } => None,
+        }
+    }
+
+    /// The user's email, for user targets.
+    pub fn email(&self) -> Option<&str> {
+        match self {
+            Target::User { email, .. } => email.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Where the action is listed: connection settings first, then the connection's users
+    /// by email, the login Action last.
+    fn sort_key(&self) -> (u8, &str, u8, Option<&str>, Option<&str>) {
+        match self {
+            Target::Connection { name } => (0, name, 0, None, None),
+            Target::User {
+                connection,
+                email,
+                user_id,
+            } => (0, connection, 1, email.as_deref(), user_id.as_deref()),
+            Target::LoginAction { name } => (1, name, 0, None, None),
+        }
+    }
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.email, &self.user_id) {
-            (Some(email), Some(id)) => write!(f, "{email} ({id})"),
-            (Some(email), None) => f.write_str(email),
-            (None, Some(id)) => f.write_str(id),
-            (None, None) => f.write_str("(unknown user)"),
+        match self {
+            Target::User {
+                email: Some(email),
+                user_id: Some(id),
+                ..
+            } => write!(f, "{email} ({id})"),
+            Target::User {
+                email: Some(email), ..
+            } => f.write_str(email),
+            Target::User {
+                user_id: Some(id), ..
+            } => f.write_str(id),
+            Target::User { .. } => f.write_str("(unknown user)"),
+            Target::Connection { name } => write!(f, "connection {name}"),
+            Target::LoginAction { name } => write!(f, "Action {name}"),
         }
     }
+}
+
+/// Orders actions the way plans list and apply them.
+pub(crate) fn sort_actions(actions: &mut [Action]) {
+    actions.sort_by(|a, b| (a.target.sort_key(), a.kind).cmp(&(b.target.sort_key(), b.kind)));
 }
 
 /// One field's value before and after the action.
@@ -183,6 +264,34 @@ pub enum Operation {
     },
     /// `PATCH /api/v2/users/{id}` folding an unconfirmed send into the ledger.
     RecordInterruptedSend { user_id: String, ledger: Ledger },
+    /// Read the connection again, set `options.disable_signup`, PATCH the whole `options`.
+    SetSignup {
+        connection_id: String,
+        disable_signup: bool,
+    },
+    /// Create or update the Action, wait until it is built, deploy it, bind it.
+    DeployLoginAction(LoginActionDeployment),
+    /// Remove verifyctl's Action from the post-login bindings, keeping every other one.
+    UnbindLoginAction { action_id: String },
+}
+
+/// What deploying the login Action takes, decided against the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginActionDeployment {
+    pub name: String,
+    pub code: String,
+    /// Secret names to set (values from the environment at apply time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_names: Vec<String>,
+    /// The existing action, or `None` to create one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    /// The draft differs from the desired code (PATCH it).
+    pub update: bool,
+    /// The deployed version differs from the desired code (build and deploy).
+    pub deploy: bool,
+    /// The action is not bound to post-login yet.
+    pub bind: bool,
 }
 
 /// The user to create (everything but the password, generated at apply time).
@@ -243,7 +352,39 @@ impl Operation {
             | Operation::RecordInterruptedSend { .. } => vec![PATCH],
             Operation::SendVerificationEmail { .. } => vec![PATCH, JOB, PATCH],
             Operation::SendPasswordReset { .. } => vec![PATCH, RESET, PATCH],
+            Operation::SetSignup { .. } => {
+                vec![
+                    "GET /api/v2/connections/{id}",
+                    "PATCH /api/v2/connections/{id}",
+                ]
+            }
+            Operation::DeployLoginAction(deployment) => deployment.calls(),
+            Operation::UnbindLoginAction { .. } => vec![
+                "GET /api/v2/actions/triggers/post-login/bindings",
+                "PATCH /api/v2/actions/triggers/post-login/bindings",
+            ],
         }
+    }
+}
+
+impl LoginActionDeployment {
+    /// The calls, in order (polling for the build repeats the GET).
+    pub fn calls(&self) -> Vec<&'static str> {
+        let mut calls = Vec::new();
+        match (&self.action_id, self.update) {
+            (None, _) => calls.push("POST /api/v2/actions/actions"),
+            (Some(_), true) => calls.push("PATCH /api/v2/actions/actions/{id}"),
+            (Some(_), false) => {}
+        }
+        if self.action_id.is_none() || self.update || self.deploy {
+            calls.push("GET /api/v2/actions/actions/{id}");
+            calls.push("POST /api/v2/actions/actions/{id}/deploy");
+        }
+        if self.bind {
+            calls.push("GET /api/v2/actions/triggers/post-login/bindings");
+            calls.push("PATCH /api/v2/actions/triggers/post-login/bindings");
+        }
+        calls
     }
 }
 
@@ -251,7 +392,8 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     pub kind: WarningKind,
-    pub connection: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     pub message: String,
     /// The users concerned (emails, or ids for users without one), at most
     /// [`WARNING_EXAMPLES`]; `user_count` has the full number.
@@ -282,6 +424,13 @@ pub enum WarningKind {
     BlockedUsers,
     /// Users whose primary identity is elsewhere (linked accounts) are left alone.
     LinkedIdentity,
+    /// A required connection keeps its signup form open, which emails everyone who signs up.
+    SignupSendsEmails,
+    /// The credentials cannot read Actions, so a login Action deployed earlier was not
+    /// checked for.
+    LoginActionUnchecked,
+    /// The login Action re-sends emails, but its credentials are not in the environment.
+    ActionSecretsMissing,
 }
 
 /// A policy that cannot be planned against this tenant.

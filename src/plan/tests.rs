@@ -9,8 +9,8 @@ use time::macros::datetime;
 
 use super::*;
 use crate::policy::{PolicySource, load_sources};
-use crate::tenant::LiveState;
 use crate::tenant::types::{Client, Connection, User};
+use crate::tenant::{LiveLogin, LiveState};
 
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
 
@@ -56,6 +56,10 @@ fn live(connections: &[Connection], users: Vec<(&str, Vec<User>)>) -> LiveState 
             global: None,
         }],
         users: users.into_iter().map(|(c, u)| (c.to_string(), u)).collect(),
+        login: LiveLogin::Read {
+            action: None,
+            bindings: Vec::new(),
+        },
     }
 }
 
@@ -504,7 +508,7 @@ fn same_inputs_give_the_same_plan_in_a_stable_order() {
     let emails: Vec<_> = first
         .actions
         .iter()
-        .map(|a| a.target.email.clone().unwrap())
+        .map(|a| a.target.email().unwrap().to_string())
         .collect();
     let mut sorted = emails.clone();
     sorted.sort();

@@ -21,10 +21,10 @@ use serde::de::DeserializeOwned;
 use time::Duration;
 
 pub use diag::{Diagnostic, Diagnostics, Origin};
-pub use model::{Onboarding, VerificationMode};
+pub use model::{Onboarding, SignupMode, VerificationMode};
 
 use crate::tenant::types::Profile;
-use model::{ApplicationPolicy, ConnectionPolicy, TOP_LEVEL_KEYS, UserPolicy};
+use model::{ApplicationPolicy, ConnectionPolicy, LoginPolicy, TOP_LEVEL_KEYS, UserPolicy};
 use yaml::{Node, NodeKind};
 
 /// Everything the policies ask for, merged across files, in a stable order.
@@ -36,11 +36,46 @@ pub struct DesiredState {
     pub applications: Vec<ApplicationSpec>,
     /// Listed users sorted by (connection, email).
     pub users: Vec<UserSpec>,
+    /// How the login Action behaves (defaults when no file has a `login` block).
+    pub login: LoginSpec,
     /// The policy files read, with their contents (for digests and diagnostics).
     pub files: Vec<PolicySource>,
 }
 
+/// The login Action's settings, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginSpec {
+    pub deny_message: String,
+    pub action_name: String,
+    /// Where the `login` block is, when there is one.
+    pub origin: Option<Origin>,
+}
+
+impl LoginSpec {
+    pub const DEFAULT_ACTION_NAME: &'static str = "verifyctl-email-verification";
+    pub const DEFAULT_DENY_MESSAGE: &'static str = "Please verify your email address before you log in: open the link in the verification email we sent you.";
+}
+
+impl Default for LoginSpec {
+    fn default() -> Self {
+        LoginSpec {
+            deny_message: LoginSpec::DEFAULT_DENY_MESSAGE.to_string(),
+            action_name: LoginSpec::DEFAULT_ACTION_NAME.to_string(),
+            origin: None,
+        }
+    }
+}
+
 impl DesiredState {
+    /// Whether any policy asks for enforcement at login (so the login Action must run).
+    pub fn needs_login_action(&self) -> bool {
+        self.connections.values().any(|c| c.block_unverified_login)
+            || self
+                .applications
+                .iter()
+                .any(|a| a.mode == VerificationMode::Required)
+    }
+
     /// The listed users of one connection.
     pub fn users_of<'a>(&'a self, connection: &'a str) -> impl Iterator<Item = &'a UserSpec> + 'a {
         self.users
@@ -63,6 +98,9 @@ pub struct ConnectionSpec {
     pub mode: VerificationMode,
     pub resend: Resend,
     pub verification_client: Option<String>,
+    pub signup: SignupMode,
+    pub block_unverified_login: bool,
+    pub resend_on_login: bool,
     pub origin: Origin,
 }
 
@@ -205,6 +243,7 @@ pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnost
 #[derive(Default)]
 struct ParsedPolicies {
     connections: Vec<(ConnectionPolicy, Located)>,
+    login: Vec<(LoginPolicy, Located)>,
     /// Names of connection entries that failed to parse: users naming them are not also
     /// reported as naming an undefined connection.
     broken_connections: std::collections::BTreeSet<String>,
@@ -259,7 +298,9 @@ fn parse_file(source: &PolicySource, parsed: &mut ParsedPolicies, diagnostics: &
                     ),
                     Origin::at(file, root.loc),
                 )
-                .with_hint("start the file with `connections:`, `applications:` or `users:`"),
+                .with_hint(
+                    "start the file with `connections:`, `applications:`, `users:` or `login:`",
+                ),
             );
             return;
         }
@@ -289,6 +330,19 @@ fn parse_file(source: &PolicySource, parsed: &mut ParsedPolicies, diagnostics: &
             "users" => {
                 collect_items(file, value, &mut parsed.users, diagnostics);
             }
+            "login" => match yaml::from_node::<LoginPolicy>(value) {
+                Ok(login) => parsed.login.push((
+                    login,
+                    Located {
+                        file: Arc::clone(file),
+                        node: value.clone(),
+                    },
+                )),
+                Err(error) => diagnostics.push(Diagnostic::new(
+                    error.message,
+                    Origin::at(file, error.loc.unwrap_or(value.loc)),
+                )),
+            },
             _ => diagnostics.push(Diagnostic::new(
                 format!(
                     "unknown top-level key `{}`, expected one of {}",
@@ -361,6 +415,7 @@ fn assemble(
         files,
         ..DesiredState::default()
     };
+    state.login = login_spec(parsed.login, diagnostics);
     let mut broken_connections = parsed.broken_connections;
     for (policy, located) in parsed.connections {
         let name = policy.name.clone();
@@ -422,6 +477,40 @@ fn assemble(
     state
 }
 
+fn login_spec(blocks: Vec<(LoginPolicy, Located)>, diagnostics: &mut Diagnostics) -> LoginSpec {
+    let mut blocks = blocks.into_iter();
+    let Some((login, located)) = blocks.next() else {
+        return LoginSpec::default();
+    };
+    for (_, again) in blocks {
+        diagnostics.push(
+            Diagnostic::new("`login` is defined in more than one place", again.origin())
+                .with_related("first defined", located.origin())
+                .with_hint("keep one `login` block"),
+        );
+    }
+    for (field, value) in [
+        ("deny_message", &login.deny_message),
+        ("action_name", &login.action_name),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            diagnostics.push(Diagnostic::new(
+                format!("`login.{field}` is empty"),
+                located.field(field),
+            ));
+        }
+    }
+    LoginSpec {
+        deny_message: login
+            .deny_message
+            .unwrap_or_else(|| LoginSpec::DEFAULT_DENY_MESSAGE.to_string()),
+        action_name: login
+            .action_name
+            .unwrap_or_else(|| LoginSpec::DEFAULT_ACTION_NAME.to_string()),
+        origin: Some(located.origin()),
+    }
+}
+
 fn connection_spec(
     policy: ConnectionPolicy,
     located: &Located,
@@ -478,11 +567,32 @@ fn connection_spec(
             }
         }
     };
+    for (set, field) in [
+        (policy.block_unverified_login, "block_unverified_login"),
+        (policy.resend_on_login, "resend_on_login"),
+    ] {
+        if set && policy.email_verification != VerificationMode::Required {
+            diagnostics.push(
+                Diagnostic::new(
+                    format!(
+                        "`{field}` needs `email_verification: required`, this connection is `{}`",
+                        policy.email_verification.as_str()
+                    ),
+                    located.field(field),
+                )
+                .with_hint("users of trusted and off connections are never stopped at login"),
+            );
+            ok = false;
+        }
+    }
     ok.then(|| ConnectionSpec {
         name: policy.name,
         mode: policy.email_verification,
         resend,
         verification_client: policy.verification_client,
+        signup: policy.signup.unwrap_or(SignupMode::Unmanaged),
+        block_unverified_login: policy.block_unverified_login,
+        resend_on_login: policy.resend_on_login,
         origin: located.origin(),
     })
 }

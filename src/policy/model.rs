@@ -21,10 +21,30 @@ pub struct PolicyFile {
     /// Users that must exist, each in a connection defined under `connections`.
     #[serde(default)]
     pub users: Vec<UserPolicy>,
+    /// Settings of the post-login Action that enforces verification at login (at most one
+    /// file may have this block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginPolicy>,
 }
 
 /// The top-level keys of a policy file, in the order of [`PolicyFile`]'s fields.
-pub const TOP_LEVEL_KEYS: [&str; 3] = ["connections", "applications", "users"];
+pub const TOP_LEVEL_KEYS: [&str; 4] = ["connections", "applications", "users", "login"];
+
+/// How the generated post-login Action behaves.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginPolicy {
+    /// What a user whose login is denied is told (Auth0 shows it as the
+    /// `error_description`). Keep it short and friendly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 500))]
+    pub deny_message: Option<String>,
+    /// Name of the Action in the tenant (default `verifyctl-email-verification`). verifyctl
+    /// only ever changes, binds and unbinds the Action of this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub action_name: Option<String>,
+}
 
 /// Policy for one Auth0 connection.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -46,6 +66,33 @@ pub struct ConnectionPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub verification_client: Option<String>,
+    /// Whether the connection's signup form is open (`options.disable_signup`). The form
+    /// sends a verification email to everyone who signs up, whatever this policy says.
+    /// `unmanaged` (the default) leaves the setting alone. Database connections only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signup: Option<SignupMode>,
+    /// Deny login to unverified users of this connection (enforced by the post-login
+    /// Action verifyctl generates). Needs `email_verification: required`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub block_unverified_login: bool,
+    /// When a login is denied for an unverified email, send a new verification email,
+    /// within this connection's `resend` limits (tracked in the same ledger as `apply`).
+    /// Needs `email_verification: required`, and the Action's Management API credentials in
+    /// `VERIFYCTL_ACTION_CLIENT_ID`/`VERIFYCTL_ACTION_CLIENT_SECRET` at apply time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resend_on_login: bool,
+}
+
+/// The signup setting of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Self-service signup is closed (`disable_signup: true`); users come from the API.
+    Disabled,
+    /// Self-service signup is open (`disable_signup: false`).
+    Enabled,
+    /// verifyctl leaves the connection's signup setting as it is.
+    Unmanaged,
 }
 
 /// What email verification means for a connection or a user.

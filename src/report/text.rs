@@ -10,7 +10,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::PlanContext;
 use crate::apply::{ApplyReport, OutcomeStatus};
-use crate::plan::{Action, ActionKind, FieldChange, Plan};
+use crate::plan::{Action, ActionKind, FieldChange, Operation, Plan, Target};
 
 struct Palette {
     color: bool,
@@ -50,15 +50,12 @@ pub fn render_plan(plan: &Plan, context: &PlanContext, color: bool) -> String {
         "{}",
         palette.bold(&format!("verifyctl plan for {}", context.tenant))
     );
-    let mut current_connection: Option<&str> = None;
+    let mut current_group: Option<String> = None;
     for action in &plan.actions {
-        if current_connection != Some(action.target.connection.as_str()) {
-            current_connection = Some(&action.target.connection);
-            let _ = writeln!(
-                out,
-                "\n{}",
-                palette.bold(&format!("connection {}", action.target.connection))
-            );
+        let group = group_title(&action.target);
+        if current_group.as_ref() != Some(&group) {
+            let _ = writeln!(out, "\n{}", palette.bold(&group));
+            current_group = Some(group);
         }
         render_action(&mut out, action, &palette);
     }
@@ -107,9 +104,32 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
+/// The heading actions are listed under.
+fn group_title(target: &Target) -> String {
+    match target {
+        Target::LoginAction { name } => format!("login Action {name}"),
+        other => format!("connection {}", other.connection().unwrap_or_default()),
+    }
+}
+
 fn headline(action: &Action) -> String {
     let who = action.target.to_string();
     match action.kind {
+        ActionKind::SetSignup => match &action.operation {
+            Operation::SetSignup {
+                disable_signup: true,
+                ..
+            } => format!("disable signup on {who}"),
+            _ => format!("enable signup on {who}"),
+        },
+        ActionKind::DeployLoginAction => match &action.operation {
+            Operation::DeployLoginAction(d) if d.action_id.is_none() => {
+                format!("create, deploy and bind {who}")
+            }
+            Operation::DeployLoginAction(d) if !d.deploy => format!("bind {who} to post-login"),
+            _ => format!("update and deploy {who}"),
+        },
+        ActionKind::UnbindLoginAction => format!("unbind {who} from post-login"),
         ActionKind::CreateUser => format!("create user {who}"),
         ActionKind::UpdateProfile => format!("update profile of {who}"),
         ActionKind::MarkEmailVerified => format!("mark email verified for {who}"),
@@ -120,8 +140,15 @@ fn headline(action: &Action) -> String {
 }
 
 fn render_action(out: &mut String, action: &Action, palette: &Palette) {
-    let symbol = if action.kind == ActionKind::CreateUser {
+    let creates = match &action.operation {
+        Operation::CreateUser { .. } => true,
+        Operation::DeployLoginAction(d) => d.action_id.is_none(),
+        _ => false,
+    };
+    let symbol = if creates {
         palette.green("+")
+    } else if action.kind == ActionKind::UnbindLoginAction {
+        palette.red("-")
     } else {
         palette.yellow("~")
     };
@@ -170,23 +197,60 @@ fn render_change(out: &mut String, change: &FieldChange, width: usize, palette: 
             let _ = writeln!(out, "      {} {}:", palette.yellow("~"), change.field);
             let old = before.unwrap_or_default();
             let new = after.unwrap_or_default();
-            let diff = TextDiff::from_lines(old.as_str(), new.as_str());
-            for line in diff.iter_all_changes() {
-                let text = line.value().trim_end_matches('\n');
-                let rendered = match line.tag() {
-                    ChangeTag::Delete => palette.red(&format!("- {text}")),
-                    ChangeTag::Insert => palette.green(&format!("+ {text}")),
-                    ChangeTag::Equal => format!("  {text}"),
-                };
-                let _ = writeln!(out, "          {rendered}");
+            let is_text = [&change.before, &change.after]
+                .iter()
+                .all(|v| v.as_ref().is_none_or(Value::is_string));
+            if is_text {
+                render_unified(out, &old, &new, palette);
+            } else {
+                render_full_diff(out, &old, &new, palette);
             }
         }
     }
 }
 
-/// Scalars as JSON (`"text"`, `true`, `3`); objects and arrays as pretty JSON.
+/// Every line of both values, marked: for short JSON values, where context is the point.
+fn render_full_diff(out: &mut String, old: &str, new: &str, palette: &Palette) {
+    let diff = TextDiff::from_lines(old, new);
+    for line in diff.iter_all_changes() {
+        let text = line.value().trim_end_matches('\n');
+        let rendered = match line.tag() {
+            ChangeTag::Delete => palette.red(&format!("- {text}")),
+            ChangeTag::Insert => palette.green(&format!("+ {text}")),
+            ChangeTag::Equal => format!("  {text}"),
+        };
+        let _ = writeln!(out, "          {rendered}");
+    }
+}
+
+/// A unified diff (hunks with three lines of context): for code.
+fn render_unified(out: &mut String, old: &str, new: &str, palette: &Palette) {
+    let diff = TextDiff::from_lines(old, new);
+    let unified = diff
+        .unified_diff()
+        .context_radius(3)
+        .header("deployed", "planned")
+        .to_string();
+    for line in unified.lines() {
+        let rendered =
+            if line.starts_with("+++") || line.starts_with("---") || line.starts_with("@@") {
+                palette.dim(line)
+            } else if line.starts_with('+') {
+                palette.green(line)
+            } else if line.starts_with('-') {
+                palette.red(line)
+            } else {
+                line.to_string()
+            };
+        let _ = writeln!(out, "          {rendered}");
+    }
+}
+
+/// Scalars as JSON (`"text"`, `true`, `3`); objects and arrays as pretty JSON; multi-line
+/// strings (code) as their text.
 fn display_value(value: &Value) -> String {
     match value {
+        Value::String(text) if text.contains('\n') => text.clone(),
         Value::Object(map) if !map.is_empty() => {
             serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
         }
@@ -208,10 +272,9 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
         };
         let _ = writeln!(
             out,
-            "{mark} {} {} ({}): {word}: {}",
+            "{mark} {} {}: {word}: {}",
             outcome.kind.as_str(),
             outcome.target,
-            outcome.target.connection,
             outcome.detail
         );
         if let Some(hint) = &outcome.hint {

@@ -22,8 +22,9 @@ use url::Url;
 
 use super::error::ApiError;
 use super::types::{
-    ChangePasswordRequest, CheckpointPage, Client, Connection, CreateUserRequest, ErrorBody, Job,
-    TokenResponse, User, UserPatch, UsersPage, VerificationEmailRequest,
+    Action, ActionRequest, ActionVersion, ActionsPage, Binding, BindingRef, BindingsPage,
+    ChangePasswordRequest, CheckpointPage, Client, Connection, ConnectionPatch, CreateUserRequest,
+    ErrorBody, Job, TokenResponse, User, UserPatch, UsersPage, VerificationEmailRequest,
 };
 use crate::secret::Secret;
 
@@ -294,7 +295,153 @@ impl ManagementClient {
             .await
     }
 
+    pub async fn get_connection(&self, id: &str) -> Result<Connection, ApiError> {
+        self.get_json(
+            "GET /api/v2/connections/{id}",
+            &["api", "v2", "connections", id],
+            &[],
+        )
+        .await
+    }
+
+    /// The action named exactly `name`, if any.
+    pub async fn find_action(&self, name: &str) -> Result<Option<Action>, ApiError> {
+        let page: ActionsPage = self
+            .get_json(
+                "GET /api/v2/actions/actions",
+                &["api", "v2", "actions", "actions"],
+                &[("actionName", name), ("per_page", "50")],
+            )
+            .await?;
+        Ok(page.actions.into_iter().find(|a| a.name == name))
+    }
+
+    pub async fn get_action(&self, id: &str) -> Result<Action, ApiError> {
+        self.get_json(
+            "GET /api/v2/actions/actions/{id}",
+            &["api", "v2", "actions", "actions", id],
+            &[],
+        )
+        .await
+    }
+
+    /// Every binding of `trigger`, in execution order.
+    pub async fn list_bindings(&self, trigger: &str) -> Result<Vec<Binding>, ApiError> {
+        let mut bindings = Vec::new();
+        for page in 0u64.. {
+            let page_text = page.to_string();
+            let result: BindingsPage = self
+                .get_json(
+                    "GET /api/v2/actions/triggers/{trigger}/bindings",
+                    &["api", "v2", "actions", "triggers", trigger, "bindings"],
+                    &[("page", page_text.as_str()), ("per_page", "50")],
+                )
+                .await?;
+            let received = result.bindings.len();
+            bindings.extend(result.bindings);
+            let done = received < 50
+                || result
+                    .total
+                    .is_some_and(|total| bindings.len() as u64 >= total);
+            if done {
+                break;
+            }
+        }
+        Ok(bindings)
+    }
+
     // ----- writes (sent once; see the module doc) -----
+
+    /// PATCH a connection (`options` is replaced wholesale by Auth0: send all of it).
+    pub async fn update_connection(
+        &self,
+        id: &str,
+        patch: &ConnectionPatch,
+    ) -> Result<Connection, ApiError> {
+        let answer = self
+            .send(
+                Method::PATCH,
+                "PATCH /api/v2/connections/{id}",
+                &["api", "v2", "connections", id],
+                &[],
+                Body::Json(patch),
+                true,
+            )
+            .await?;
+        decode("PATCH /api/v2/connections/{id}", &answer)
+    }
+
+    pub async fn create_action(&self, request: &ActionRequest) -> Result<Action, ApiError> {
+        let answer = self
+            .send(
+                Method::POST,
+                "POST /api/v2/actions/actions",
+                &["api", "v2", "actions", "actions"],
+                &[],
+                Body::Json(request),
+                true,
+            )
+            .await?;
+        decode("POST /api/v2/actions/actions", &answer)
+    }
+
+    pub async fn update_action(
+        &self,
+        id: &str,
+        request: &ActionRequest,
+    ) -> Result<Action, ApiError> {
+        let answer = self
+            .send(
+                Method::PATCH,
+                "PATCH /api/v2/actions/actions/{id}",
+                &["api", "v2", "actions", "actions", id],
+                &[],
+                Body::Json(request),
+                true,
+            )
+            .await?;
+        decode("PATCH /api/v2/actions/actions/{id}", &answer)
+    }
+
+    /// Deploys the built draft (Auth0 answers 200 or 202 with the new version).
+    pub async fn deploy_action(&self, id: &str) -> Result<ActionVersion, ApiError> {
+        let answer = self
+            .send(
+                Method::POST,
+                "POST /api/v2/actions/actions/{id}/deploy",
+                &["api", "v2", "actions", "actions", id, "deploy"],
+                &[],
+                Body::None,
+                true,
+            )
+            .await?;
+        decode("POST /api/v2/actions/actions/{id}/deploy", &answer)
+    }
+
+    /// Replaces the whole binding list of `trigger` (reference §10.3).
+    pub async fn update_bindings(
+        &self,
+        trigger: &str,
+        bindings: &[BindingRef],
+    ) -> Result<Vec<Binding>, ApiError> {
+        #[derive(serde::Serialize)]
+        struct BindingList<'a> {
+            bindings: &'a [BindingRef],
+        }
+        let answer = self
+            .send(
+                Method::PATCH,
+                "PATCH /api/v2/actions/triggers/{trigger}/bindings",
+                &["api", "v2", "actions", "triggers", trigger, "bindings"],
+                &[],
+                Body::Json(&BindingList { bindings }),
+                true,
+            )
+            .await?;
+        let page: BindingsPage =
+            decode("PATCH /api/v2/actions/triggers/{trigger}/bindings", &answer)?;
+        Ok(page.bindings)
+    }
 
     pub async fn create_user(&self, request: &CreateUserRequest) -> Result<User, ApiError> {
         let answer = self

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 pub use client::{CallStats, Credentials, ManagementClient, TenantTarget, USER_SEARCH_LIMIT};
 pub use error::ApiError;
-pub use types::{Client, Connection, User};
+pub use types::{Action, Binding, Client, Connection, User};
 
 use crate::policy::{DesiredState, VerificationMode};
 
@@ -22,6 +22,21 @@ pub struct LiveState {
     pub clients: Vec<Client>,
     /// Users of each connection whose users were read, by connection name.
     pub users: BTreeMap<String, Vec<User>>,
+    /// The login Action's state in the tenant.
+    pub login: LiveLogin,
+}
+
+/// verifyctl's post-login Action as the tenant has it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum LiveLogin {
+    /// Read: the action of the configured name (if any) and the trigger's bindings.
+    Read {
+        action: Option<Box<Action>>,
+        bindings: Vec<Binding>,
+    },
+    /// Not read: no policy needs the Action and the credentials may not read Actions.
+    #[default]
+    Unknown,
 }
 
 impl LiveState {
@@ -56,6 +71,7 @@ pub async fn read_live_state(
     } else {
         Vec::new()
     };
+    let login = read_login(client, desired).await?;
     let mut users = BTreeMap::new();
     for (name, spec) in &desired.connections {
         if !connections.contains_key(name) {
@@ -72,5 +88,30 @@ pub async fn read_live_state(
         connections,
         clients,
         users,
+        login,
     })
+}
+
+/// Reads verifyctl's Action and the post-login bindings. When no policy needs the Action,
+/// credentials without `read:actions` are not an error: there is then nothing verifyctl could
+/// have bound either way, and the plan says it could not check.
+async fn read_login(
+    client: &ManagementClient,
+    desired: &DesiredState,
+) -> Result<LiveLogin, ApiError> {
+    let read = async {
+        let action = client
+            .find_action(&desired.login.action_name)
+            .await?
+            .map(Box::new);
+        let bindings = client.list_bindings(crate::login_action::TRIGGER).await?;
+        Ok::<_, ApiError>(LiveLogin::Read { action, bindings })
+    };
+    match read.await {
+        Err(error) if error.status() == Some(403) && !desired.needs_login_action() => {
+            tracing::debug!(%error, "cannot read Actions; skipping the login Action check");
+            Ok(LiveLogin::Unknown)
+        }
+        other => other,
+    }
 }

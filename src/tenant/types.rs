@@ -276,3 +276,135 @@ pub(crate) struct ErrorBody {
     #[serde(default)]
     pub error_description: Option<String>,
 }
+
+/// An Action as `GET /api/v2/actions/actions` returns it (reference §10.1).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Action {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// `pending`, `building`, `packaged`, `built`, `retrying` or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub supported_triggers: Vec<ActionTrigger>,
+    /// Names only; Auth0 never returns secret values.
+    #[serde(default)]
+    pub secrets: Vec<ActionSecretName>,
+    /// The version that runs at login, once deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_version: Option<ActionVersion>,
+    /// Build errors of a `failed` draft.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ActionError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ActionTrigger {
+    pub id: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ActionSecretName {
+    pub name: String,
+}
+
+/// An Action version (the deployed one, or what deploy returns).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ActionVersion {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ActionError {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub msg: String,
+}
+
+/// Body of `POST /api/v2/actions/actions` and `PATCH /api/v2/actions/actions/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRequest {
+    pub name: String,
+    pub supported_triggers: Vec<ActionTrigger>,
+    pub code: String,
+    pub runtime: String,
+    pub dependencies: Vec<Value>,
+    pub secrets: Vec<ActionSecretValue>,
+}
+
+/// A secret sent to Auth0 (write-only there).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionSecretValue {
+    pub name: String,
+    pub value: crate::secret::Secret,
+}
+
+/// One binding of a trigger (reference §10.3).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Binding {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub action: BoundAction,
+}
+
+/// The action inside a binding (Auth0 embeds the whole action; verifyctl needs these).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct BoundAction {
+    pub id: String,
+    pub name: String,
+}
+
+/// One entry of `PATCH /api/v2/actions/triggers/{trigger}/bindings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BindingRef {
+    #[serde(rename = "ref")]
+    pub reference: BindingTarget,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// What a binding entry points at: an existing binding (kept as is) or an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum BindingTarget {
+    BindingId(String),
+    ActionId(String),
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionsPage {
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BindingsPage {
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
+    #[serde(default)]
+    pub total: Option<u64>,
+}
+
+/// Body of `PATCH /api/v2/connections/{id}` as verifyctl sends it: the **whole** `options`
+/// object (Auth0 replaces it) and the `display_name` (Auth0 resets it to the name when
+/// omitted), reference §7.3.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionPatch {
+    pub options: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}

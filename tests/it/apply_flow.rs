@@ -100,7 +100,7 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     let resend_to: Vec<_> = later
         .actions
         .iter()
-        .map(|a| (a.kind, a.target.email.clone().unwrap_or_default()))
+        .map(|a| (a.kind, a.target.email().unwrap_or_default().to_string()))
         .collect();
     assert_eq!(
         resend_to,

@@ -3,6 +3,7 @@ mod apply_flow;
 mod cli;
 mod client;
 mod emulator;
+mod login_action_js;
 mod paging;
 mod plan_modes;
 mod policy_errors;

@@ -1,0 +1,550 @@
+//! The per-user rules: the mode table of DESIGN.md §2 for every user of a policy
+//! connection, listed or not, plus onboarding, profile fields and the send ledger.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::build::ConnectionContext;
+use super::ledger::{Ledger, LedgerRead, ResendDecision, SendKind, resend_decision};
+use super::warnings::WarningSink;
+use super::{
+    Action, ActionKind, CreateEmail, FieldChange, NewUser, Operation, Target, Warning, WarningKind,
+};
+use crate::auth0::StrategyKind;
+use crate::clock::parse_timestamp;
+use crate::policy::duration::format_duration;
+use crate::policy::{DesiredState, Onboarding, UserSpec, VerificationMode};
+use crate::tenant::types::{
+    ChangePasswordRequest, Connection, JobIdentity, Profile, User, UserPatch,
+    VerificationEmailRequest,
+};
+
+/// The policy of one listed user, as the per-user rules need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListedUser {
+    pub mode: VerificationMode,
+    pub mode_overridden: bool,
+    pub onboarding: Onboarding,
+    /// Where the policy lists the user (file:line:col).
+    pub origin: String,
+    /// The profile fields the policy owns.
+    pub profile: Profile,
+}
+
+impl ListedUser {
+    pub(super) fn new(spec: &UserSpec) -> Self {
+        ListedUser {
+            mode: spec.mode,
+            mode_overridden: spec.mode_overridden,
+            onboarding: spec.onboarding,
+            origin: spec.origin.to_string(),
+            profile: spec.profile.clone(),
+        }
+    }
+}
+
+/// Plans one user that exists, under a policy carried in a create action. `apply` uses it
+/// when a create answers 409: the user is looked up and brought to the policy from there.
+pub fn replan_existing_user(
+    connection: &ConnectionContext,
+    listed: &ListedUser,
+    user: &User,
+    now: OffsetDateTime,
+) -> (Vec<Action>, Vec<Warning>) {
+    let mut actions = Vec::new();
+    let mut warnings = WarningSink::default();
+    existing_user(
+        connection,
+        Some(listed),
+        user,
+        now,
+        &mut actions,
+        &mut warnings,
+    );
+    (actions, warnings.finish())
+}
+
+pub(super) fn plan_users(
+    context: &ConnectionContext,
+    desired: &DesiredState,
+    users: &[User],
+    now: OffsetDateTime,
+    actions: &mut Vec<Action>,
+    warnings: &mut WarningSink,
+) {
+    let name = &context.name;
+    let mut by_email: HashMap<String, &User> = HashMap::new();
+    let mut primary: Vec<&User> = Vec::new();
+    for user in users {
+        let is_primary = user
+            .identities
+            .first()
+            .is_none_or(|i| &i.connection == name);
+        if !is_primary {
+            warnings.user(context, WarningKind::LinkedIdentity, user_label(user));
+            continue;
+        }
+        primary.push(user);
+        if let Some(email) = &user.email {
+            by_email.entry(email.to_lowercase()).or_insert(user);
+        }
+    }
+    let mut listed_ids = std::collections::HashSet::new();
+    for spec in desired.users_of(name) {
+        let listed = ListedUser::new(spec);
+        match by_email.get(&spec.email) {
+            Some(user) => {
+                listed_ids.insert(user.user_id.as_str());
+                existing_user(context, Some(&listed), user, now, actions, warnings);
+            }
+            None => create_user(context, spec, listed, actions, warnings),
+        }
+    }
+    for user in primary {
+        if !listed_ids.contains(user.user_id.as_str()) {
+            existing_user(context, None, user, now, actions, warnings);
+        }
+    }
+}
+
+fn user_label(user: &User) -> String {
+    user.email.clone().unwrap_or_else(|| user.user_id.clone())
+}
+
+fn target_of(context: &ConnectionContext, user: &User) -> Target {
+    Target::user(
+        &context.name,
+        user.email.as_ref().map(|e| e.to_lowercase()),
+        Some(user.user_id.clone()),
+    )
+}
+
+/// Generated passwords are 40 characters, longer when the connection demands it, and at
+/// most 72 (bcrypt uses only the first 72 bytes).
+const GENERATED_PASSWORD_LENGTH: u32 = 40;
+const MAX_PASSWORD_LENGTH: u32 = 72;
+
+fn password_length(min_length: Option<u32>) -> u32 {
+    min_length
+        .unwrap_or(0)
+        .clamp(GENERATED_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH)
+}
+
+/// `options.password_complexity_options.min_length` (classic) or
+/// `options.password_options.complexity.min_length` (newer tenants).
+pub(super) fn password_min_length(connection: &Connection) -> Option<u32> {
+    let options = connection.options.as_ref()?;
+    let classic = options
+        .get("password_complexity_options")
+        .and_then(|o| o.get("min_length"));
+    let newer = options
+        .get("password_options")
+        .and_then(|o| o.get("complexity"))
+        .and_then(|o| o.get("min_length"));
+    classic
+        .or(newer)
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+fn create_user(
+    context: &ConnectionContext,
+    spec: &UserSpec,
+    listed: ListedUser,
+    actions: &mut Vec<Action>,
+    warnings: &mut WarningSink,
+) {
+    // Listed users are identified by email, so SMS connections cannot take them.
+    let kind = context.kind();
+    if !kind.can_create_users() || kind == StrategyKind::PasswordlessSms {
+        warnings.user(
+            context,
+            WarningKind::CannotCreateInConnection,
+            spec.email.clone(),
+        );
+        return;
+    }
+    let mut onboarding = spec.onboarding;
+    if onboarding == Onboarding::PasswordReset && context.kind() != StrategyKind::Database {
+        warnings.user(
+            context,
+            WarningKind::CannotCreateInConnection,
+            spec.email.clone(),
+        );
+        onboarding = Onboarding::None;
+    }
+    let client_id = context.client_id.clone();
+    let (email_verified, verify_email, onboarding_email) = match (spec.mode, onboarding) {
+        (VerificationMode::Required, Onboarding::VerificationEmail) => match &client_id {
+            None => (false, true, CreateEmail::VerificationWithCreate),
+            Some(_) => (false, false, CreateEmail::VerificationJob { client_id }),
+        },
+        (mode, Onboarding::PasswordReset) => (
+            mode == VerificationMode::Trusted,
+            false,
+            CreateEmail::PasswordReset { client_id },
+        ),
+        (mode, _) => (mode == VerificationMode::Trusted, false, CreateEmail::None),
+    };
+    let password_length = (context.kind() == StrategyKind::Database)
+        .then(|| password_length(context.password_min_length));
+    let mut changes = vec![change(
+        "email",
+        None,
+        Some(Value::String(spec.email.clone())),
+    )];
+    changes.extend(
+        spec.profile
+            .fields()
+            .into_iter()
+            .map(|(field, value)| change(&field, None, Some(value))),
+    );
+    changes.push(change(
+        "email_verified",
+        None,
+        Some(Value::Bool(email_verified)),
+    ));
+    if password_length.is_some() {
+        changes.push(change(
+            "password",
+            None,
+            Some(Value::String(
+                "(random, generated during apply; never shown or stored)".into(),
+            )),
+        ));
+    }
+    let email_note = match &onboarding_email {
+        CreateEmail::None => "no email is sent".to_string(),
+        CreateEmail::VerificationWithCreate => {
+            "Auth0 sends the verification email on create".into()
+        }
+        CreateEmail::VerificationJob { .. } => format!(
+            "a verification email branded for \"{}\" follows",
+            context.verification_client.as_deref().unwrap_or_default()
+        ),
+        CreateEmail::PasswordReset { .. } => "a password-reset email follows".into(),
+    };
+    actions.push(Action {
+        kind: ActionKind::CreateUser,
+        target: Target::user(&context.name, Some(spec.email.clone()), None),
+        reason: format!(
+            "listed at {} but not in the tenant; email_verification {}, onboarding {}: {email_note}",
+            spec.origin,
+            spec.mode.as_str(),
+            onboarding.as_str()
+        ),
+        changes,
+        operation: Operation::CreateUser {
+            user: NewUser {
+                connection: context.name.clone(),
+                email: spec.email.clone(),
+                email_verified,
+                verify_email,
+                password_length,
+                profile: spec.profile.clone(),
+            },
+            onboarding_email,
+            connection_policy: context.clone(),
+            user_policy: listed,
+        },
+    });
+}
+
+fn existing_user(
+    context: &ConnectionContext,
+    listed: Option<&ListedUser>,
+    user: &User,
+    now: OffsetDateTime,
+    actions: &mut Vec<Action>,
+    warnings: &mut WarningSink,
+) {
+    let target = target_of(context, user);
+    let ledger_read = LedgerRead::from_app_metadata(user.app_metadata.as_ref());
+    if let LedgerRead::Unreadable(_) = ledger_read {
+        warnings.user(context, WarningKind::UnreadableLedger, user_label(user));
+    }
+    let sends_allowed = !matches!(ledger_read, LedgerRead::Unreadable(_));
+    let ledger = ledger_read.ledger().cloned().unwrap_or_default();
+    let mode = listed.map_or(context.mode, |spec| spec.mode);
+    let onboarding = listed.map(|spec| spec.onboarding);
+    let verified = user.is_verified();
+    let blocked = user.blocked == Some(true);
+    let before = actions.len();
+
+    if let Some(spec) = listed {
+        profile_update(context, spec, user, &target, actions, warnings);
+    }
+
+    let mut marked = false;
+    if !verified && mode != VerificationMode::Off {
+        if user.email.is_none() {
+            warnings.user(context, WarningKind::NoEmail, user_label(user));
+        } else if mode == VerificationMode::Trusted {
+            if context.kind().can_set_email_verified() {
+                let why = if listed.is_some_and(|s| s.mode_overridden) {
+                    "the user's policy says `email_verification: trusted`".to_string()
+                } else {
+                    format!("connection `{}` is trusted", context.name)
+                };
+                actions.push(mark_verified(
+                    &target,
+                    user,
+                    format!("{why}: the address is known to be correct"),
+                ));
+                marked = true;
+            } else {
+                warnings.user(
+                    context,
+                    WarningKind::ProviderControlsVerification,
+                    user_label(user),
+                );
+            }
+        } else if matches!(onboarding, None | Some(Onboarding::VerificationEmail)) {
+            // Social and enterprise providers assert email_verified themselves and overwrite
+            // it at each login (reference §12.7), so a verification email cannot settle it.
+            if !context.kind().can_set_email_verified() {
+                warnings.user(
+                    context,
+                    WarningKind::ProviderControlsVerification,
+                    user_label(user),
+                );
+            } else if blocked {
+                warnings.user(context, WarningKind::BlockedUsers, user_label(user));
+            } else if sends_allowed {
+                verification_send(context, user, &target, &ledger, now, actions);
+            }
+        }
+    }
+
+    if onboarding == Some(Onboarding::PasswordReset) && sends_allowed {
+        if context.kind() != StrategyKind::Database {
+            warnings.user(
+                context,
+                WarningKind::CannotCreateInConnection,
+                user_label(user),
+            );
+        } else {
+            password_reset_onboarding(context, user, &target, &ledger, mode, marked, actions);
+        }
+    }
+
+    let planned_send = actions[before..].iter().any(|a| {
+        matches!(
+            a.kind,
+            ActionKind::SendVerificationEmail | ActionKind::SendPasswordReset
+        )
+    });
+    if let Some(pending) = &ledger.pending {
+        warnings.user(context, WarningKind::InterruptedSend, user_label(user));
+        if !planned_send {
+            actions.push(Action {
+                kind: ActionKind::RecordInterruptedSend,
+                target: target.clone(),
+                reason: format!(
+                    "a {} was started at {} by an apply that did not finish; it may have been delivered, so it is recorded as sent",
+                    pending.kind.describe(),
+                    pending.started_at
+                ),
+                changes: vec![change(
+                    "app_metadata.verifyctl.pending",
+                    Some(serde_json::to_value(pending).unwrap_or(Value::Null)),
+                    None,
+                )],
+                operation: Operation::RecordInterruptedSend {
+                    user_id: user.user_id.clone(),
+                    ledger: ledger.settle_pending(),
+                },
+            });
+        }
+    }
+}
+
+fn mark_verified(target: &Target, user: &User, reason: String) -> Action {
+    Action {
+        kind: ActionKind::MarkEmailVerified,
+        target: target.clone(),
+        reason,
+        changes: vec![change(
+            "email_verified",
+            Some(Value::Bool(user.email_verified.unwrap_or(false))),
+            Some(Value::Bool(true)),
+        )],
+        operation: Operation::MarkEmailVerified {
+            user_id: user.user_id.clone(),
+        },
+    }
+}
+
+fn verification_send(
+    context: &ConnectionContext,
+    user: &User,
+    target: &Target,
+    ledger: &Ledger,
+    now: OffsetDateTime,
+    actions: &mut Vec<Action>,
+) {
+    let record = ledger.effective(SendKind::VerificationEmail);
+    let resend = context.resend();
+    let reason = match resend_decision(record.as_ref(), resend, now) {
+        ResendDecision::First => format!(
+            "unverified in required connection `{}`; verifyctl has not sent a verification email yet",
+            context.name
+        ),
+        ResendDecision::Again { sent, last } => format!(
+            "still unverified; {sent} of {} verification emails sent, the last at {last}; the resend interval of {} has passed",
+            resend.max,
+            format_duration(resend.after)
+        ),
+        ResendDecision::Wait { .. } | ResendDecision::Exhausted { .. } => return,
+    };
+    let identity = user.identity_in(&context.name).map(|identity| JobIdentity {
+        user_id: identity.user_id_string(),
+        provider: identity.provider.clone(),
+    });
+    let sent = record.as_ref().map_or(0, |r| r.count);
+    actions.push(Action {
+        kind: ActionKind::SendVerificationEmail,
+        target: target.clone(),
+        reason,
+        changes: vec![change(
+            "app_metadata.verifyctl.verification_email.count",
+            Some(Value::from(sent)),
+            Some(Value::from(sent + 1)),
+        )],
+        operation: Operation::SendVerificationEmail {
+            user_id: user.user_id.clone(),
+            request: VerificationEmailRequest {
+                user_id: user.user_id.clone(),
+                client_id: context.client_id.clone(),
+                identity,
+            },
+            ledger: ledger.clone(),
+        },
+    });
+}
+
+/// Onboarding by password reset: one reset email to a user who never logged in; once they
+/// have logged in after it, their mailbox is proven and the address is marked verified.
+fn password_reset_onboarding(
+    context: &ConnectionContext,
+    user: &User,
+    target: &Target,
+    ledger: &Ledger,
+    mode: VerificationMode,
+    already_marked: bool,
+    actions: &mut Vec<Action>,
+) {
+    let verified = user.is_verified();
+    let logins = user.logins_count.unwrap_or(0);
+    let Some(email) = &user.email else { return };
+    match ledger.effective(SendKind::PasswordReset) {
+        None => {
+            if !verified && logins == 0 && user.blocked != Some(true) {
+                actions.push(Action {
+                    kind: ActionKind::SendPasswordReset,
+                    target: target.clone(),
+                    reason: "onboarding password-reset: the user has never logged in and verifyctl has not sent a password-reset email yet".into(),
+                    changes: vec![change(
+                        "app_metadata.verifyctl.password_reset.count",
+                        Some(Value::from(0)),
+                        Some(Value::from(1)),
+                    )],
+                    operation: Operation::SendPasswordReset {
+                        user_id: user.user_id.clone(),
+                        request: ChangePasswordRequest {
+                            email: email.to_lowercase(),
+                            connection: context.name.clone(),
+                            client_id: context.client_id.clone(),
+                        },
+                        ledger: ledger.clone(),
+                    },
+                });
+            }
+        }
+        Some(record) => {
+            if verified || already_marked || mode == VerificationMode::Off || logins == 0 {
+                return;
+            }
+            let logged_in_after = match (
+                user.last_login
+                    .as_deref()
+                    .and_then(|t| parse_timestamp(t).ok()),
+                parse_timestamp(&record.first_sent_at).ok(),
+            ) {
+                (Some(last_login), Some(sent)) => last_login >= sent,
+                // Without both timestamps, a login by a user created with a random password
+                // still proves the reset link was used.
+                _ => true,
+            };
+            if logged_in_after {
+                actions.push(mark_verified(
+                    target,
+                    user,
+                    format!(
+                        "onboarding password-reset: logged in {logins} time{} since the password-reset email of {}, which proves access to the mailbox",
+                        if logins == 1 { "" } else { "s" },
+                        record.first_sent_at
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Profile fields the policy owns that differ from the tenant.
+fn profile_update(
+    context: &ConnectionContext,
+    listed: &ListedUser,
+    user: &User,
+    target: &Target,
+    actions: &mut Vec<Action>,
+    warnings: &mut WarningSink,
+) {
+    let mut patch = Profile::default();
+    let mut changes = Vec::new();
+    for (field, wanted) in listed.profile.fields() {
+        let current = user.profile_value(&field);
+        if current.as_ref() != Some(&wanted) {
+            changes.push(change(&field, current, Some(wanted.clone())));
+            patch.set(&field, wanted);
+        }
+    }
+    if patch.is_empty() {
+        return;
+    }
+    if !context.kind().can_set_email_verified() {
+        warnings.user(
+            context,
+            WarningKind::ProviderControlsProfile,
+            user_label(user),
+        );
+        return;
+    }
+    actions.push(Action {
+        kind: ActionKind::UpdateProfile,
+        target: target.clone(),
+        reason: format!(
+            "profile fields listed at {} differ from the tenant",
+            listed.origin
+        ),
+        changes,
+        operation: Operation::UpdateProfile {
+            user_id: user.user_id.clone(),
+            patch: UserPatch {
+                email_verified: None,
+                profile: patch,
+            },
+        },
+    });
+}
+
+pub(super) fn change(field: &str, before: Option<Value>, after: Option<Value>) -> FieldChange {
+    FieldChange {
+        field: field.to_string(),
+        before,
+        after,
+    }
+}
