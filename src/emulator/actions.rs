@@ -9,7 +9,8 @@
 //! the draft `pending`; each `GET /actions/actions/{id}` first advances it one step,
 //! `pending → building → built`, or `→ failed` for builds started while
 //! [`super::Emulator::set_action_builds_fail`] was on. Listing does not advance it. A
-//! create with `deploy: true` deploys when its build reaches `built`. Which builds will
+//! create with `deploy: true` deploys when its build reaches `built` (a PATCH before
+//! then starts a new build that does not deploy). Which builds will
 //! fail or deploy is kept in memory only, like the tokens; a tenant file reloaded in
 //! the middle of a build finishes it as a plain, successful build.
 //!
@@ -646,38 +647,17 @@ impl World {
     /// and display names. Bindings to an action the tenant does not have are dropped.
     pub(super) fn complete_actions(&mut self, now: &str) {
         for index in 0..self.tenant.actions.len() {
-            let id = self.new_uuid();
-            let version_id = self.new_uuid();
-            let action = &mut self.tenant.actions[index];
-            if action.id.is_empty() {
-                action.id = id;
+            if self.tenant.actions[index].id.is_empty() {
+                self.tenant.actions[index].id = self.new_uuid();
             }
-            if action.created_at.is_empty() {
-                action.created_at = now.to_owned();
-            }
-            if action.updated_at.is_empty() {
-                action.updated_at = action.created_at.clone();
-            }
-            let updated_at = action.updated_at.clone();
-            let version = action.deployed_version.as_mut();
-            let version_secrets = version.map(|version| {
-                if version.id.is_empty() {
-                    version.id = version_id;
-                }
-                if version.created_at.is_empty() {
-                    version.created_at = updated_at.clone();
-                }
-                &mut version.secrets
-            });
-            let secrets = action
-                .secrets
-                .iter_mut()
-                .chain(version_secrets.into_iter().flatten());
-            for secret in secrets {
-                if secret.updated_at.is_empty() {
-                    secret.updated_at = updated_at.clone();
+            let version = self.tenant.actions[index].deployed_version.as_ref();
+            if version.is_some_and(|v| v.id.is_empty()) {
+                let id = self.new_uuid();
+                if let Some(version) = self.tenant.actions[index].deployed_version.as_mut() {
+                    version.id = id;
                 }
             }
+            complete_timestamps(&mut self.tenant.actions[index], now);
         }
         let triggers: Vec<String> = self.tenant.bindings.keys().cloned().collect();
         for trigger in triggers {
@@ -718,6 +698,32 @@ impl World {
                 self.tenant.bindings.insert(trigger, completed);
             }
         }
+    }
+}
+
+/// Fills the timestamps a tenant file left out: the action's from `now`, its version's
+/// and secrets' from the action's `updated_at`.
+fn complete_timestamps(action: &mut Action, now: &str) {
+    if action.created_at.is_empty() {
+        action.created_at = now.to_owned();
+    }
+    if action.updated_at.is_empty() {
+        action.updated_at = action.created_at.clone();
+    }
+    let updated_at = action.updated_at.clone();
+    let version = action.deployed_version.as_mut();
+    let version_secrets = version.map(|version| {
+        if version.created_at.is_empty() {
+            version.created_at = updated_at.clone();
+        }
+        &mut version.secrets
+    });
+    let secrets = action
+        .secrets
+        .iter_mut()
+        .chain(version_secrets.into_iter().flatten());
+    for secret in secrets.filter(|s| s.updated_at.is_empty()) {
+        secret.updated_at = updated_at.clone();
     }
 }
 
