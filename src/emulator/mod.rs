@@ -4,10 +4,13 @@
 //! that is never persisted: tokens, the request log, rate-limit buckets and fault state.
 //! All of it sits behind one `std::sync::Mutex`, never held across an `.await`.
 //! This module assembles the axum router and serves it; the endpoints live in
-//! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs` and
-//! `dbconnections.rs`, each citing `reference/auth0-api.md` where behaviour is not obvious.
+//! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs`,
+//! `dbconnections.rs`, `actions.rs` and `bindings.rs` (Actions and trigger bindings),
+//! each citing `reference/auth0-api.md` where behaviour is not obvious.
 
+mod actions;
 mod auth;
+mod bindings;
 mod clients;
 mod config;
 mod connections;
@@ -41,8 +44,9 @@ use tokio::task::JoinHandle;
 pub use config::{EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Trigger};
 pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
-    Client, Connection, Identity, Job, JobKind, JobStatus, JsonObject, OutboxKind, OutboxMessage,
-    TenantSettings, TenantState, User,
+    Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
+    BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Identity, Job, JobKind, JobStatus,
+    JsonObject, OutboxKind, OutboxMessage, TenantSettings, TenantState, User,
 };
 
 use crate::clock::{Clock, format_timestamp};
@@ -95,6 +99,10 @@ struct World {
     tokens: auth::TokenStore,
     /// Jobs whose next read still reports `pending` (see jobs.rs).
     unread_jobs: HashSet<String>,
+    /// Action builds in progress, by action id (see actions.rs).
+    action_builds: HashMap<String, actions::PendingBuild>,
+    /// Builds started while this is on end `failed` ([`Emulator::set_action_builds_fail`]).
+    action_builds_fail: bool,
     requests: Vec<RecordedRequest>,
     api_limiter: ApiLimiter,
     /// `/dbconnections/change_password` buckets per source IP and email.
@@ -191,12 +199,15 @@ impl Emulator {
             rng,
             tokens: auth::TokenStore::default(),
             unread_jobs: HashSet::new(),
+            action_builds: HashMap::new(),
+            action_builds_fail: false,
             requests: Vec::new(),
             api_limiter: ApiLimiter::new(rate_limit),
             password_reset_limits: HashMap::new(),
             faults: FaultState::new(config.faults, config.seed),
         };
         world.assign_missing_ids();
+        world.complete_actions(&actions::action_timestamp(config.clock.now()));
         Emulator {
             shared: Arc::new(Shared {
                 clock: config.clock,
@@ -246,6 +257,18 @@ impl Emulator {
             )
             .route("/clients", get(clients::list))
             .route("/clients/{id}", get(clients::read))
+            .route("/actions/actions", get(actions::list).post(actions::create))
+            .route(
+                "/actions/actions/{id}",
+                get(actions::read)
+                    .patch(actions::update)
+                    .delete(actions::delete),
+            )
+            .route("/actions/actions/{id}/deploy", post(actions::deploy))
+            .route(
+                "/actions/triggers/{trigger_id}/bindings",
+                get(bindings::list).patch(bindings::update),
+            )
             .fallback(not_found)
             .method_not_allowed_fallback(not_found)
             .layer(middleware::from_fn_with_state(
@@ -312,6 +335,13 @@ impl Emulator {
     /// so does fault sampling.
     pub fn set_faults(&self, faults: FaultConfig) {
         self.with_world(|world| world.faults.replace(faults));
+    }
+
+    /// Makes Action builds started from now on (by a create or PATCH) end `failed`
+    /// instead of `built`, until turned off again. Builds already started keep their
+    /// outcome.
+    pub fn set_action_builds_fail(&self, fail: bool) {
+        self.with_world(|world| world.action_builds_fail = fail);
     }
 
     /// Replaces the Management API rate limit (a full bucket); `None` removes it.

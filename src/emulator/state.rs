@@ -1,9 +1,11 @@
-//! The tenant as data: [`TenantState`] and the user, connection, client, job and outbox
-//! types it is made of. This is exactly what the tenant file holds (YAML or JSON, see
-//! `file.rs`) and what [`super::Emulator::snapshot`] returns. Users, connections and
-//! clients keep every field they were given (unknown ones in a flattened map), absent
-//! optional fields are omitted when serializing, and lists keep their creation order.
-//! Passwords and tokens never appear here.
+//! The tenant as data: [`TenantState`] and the user, connection, client, job, outbox,
+//! Action and trigger-binding types it is made of. This is exactly what the tenant file
+//! holds (YAML or JSON, see `file.rs`) and what [`super::Emulator::snapshot`] returns.
+//! Users, connections and clients keep every field they were given (unknown ones in a
+//! flattened map), absent optional fields are omitted when serializing, and lists keep
+//! their creation order. Passwords, tokens and Action secret values never appear here.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -40,6 +42,13 @@ pub struct TenantState {
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<OutboxMessage>,
+    /// Actions, in creation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    /// Trigger bindings by trigger id (`post-login`), each list in execution order.
+    /// Triggers with nothing bound are left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bindings: BTreeMap<String, Vec<Binding>>,
 }
 
 /// Choice: an empty tenant on `localhost` (only SDKs that derive the audience from the
@@ -61,6 +70,8 @@ impl TenantState {
             users: Vec::new(),
             jobs: Vec::new(),
             outbox: Vec::new(),
+            actions: Vec::new(),
+            bindings: BTreeMap::new(),
         }
     }
 
@@ -74,6 +85,28 @@ impl TenantState {
 
     pub fn client(&self, client_id: &str) -> Option<&Client> {
         self.clients.iter().find(|c| c.client_id == client_id)
+    }
+
+    pub fn action(&self, id: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+
+    pub fn action_by_name(&self, name: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+
+    /// The bindings of one trigger (empty when nothing is bound).
+    pub fn bindings_of(&self, trigger_id: &str) -> &[Binding] {
+        self.bindings.get(trigger_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The triggers an action is bound to.
+    pub fn triggers_binding(&self, action_id: &str) -> Vec<&str> {
+        self.bindings
+            .iter()
+            .filter(|(_, list)| list.iter().any(|b| b.action_id == action_id))
+            .map(|(trigger, _)| trigger.as_str())
+            .collect()
     }
 }
 
@@ -289,4 +322,286 @@ pub struct OutboxMessage {
 pub enum OutboxKind {
     VerificationEmail,
     PasswordReset,
+}
+
+/// An Action: its draft (what the Management API edits and builds) and, once deployed,
+/// the immutable version that runs (reference §10).
+///
+/// A hand-written tenant file needs only `name` (and `code`): `supported_triggers`
+/// defaults to `post-login` v3, `runtime` to `node22`, `status` to `built`; `id`,
+/// timestamps and secrets' `updated_at` are filled when the emulator starts. A
+/// `deployed_version: {}` deploys the draft as it is (every field the version leaves out
+/// is copied from the draft, `number` defaults to 1), and `all_changes_deployed` defaults
+/// to whether the version equals the draft.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ActionDocument")]
+pub struct Action {
+    /// A UUIDv4; generated at start-up when a tenant file leaves it out.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// Unique within the tenant.
+    pub name: String,
+    pub supported_triggers: Vec<ActionTrigger>,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<ActionDependency>,
+    pub runtime: String,
+    /// Secret names only: values are write-only in the API and never kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ActionSecret>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub updated_at: String,
+    /// The draft's build status.
+    pub status: BuildStatus,
+    /// Why the last build failed (only with `status: failed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ActionError>,
+    /// True from a deploy until the next change to the draft.
+    pub all_changes_deployed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_version: Option<ActionVersion>,
+}
+
+/// One entry of `supported_triggers`: `{"id":"post-login","version":"v3"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionTrigger {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl ActionTrigger {
+    /// The trigger verifyctl's Action runs on.
+    pub fn post_login() -> ActionTrigger {
+        ActionTrigger {
+            id: "post-login".to_owned(),
+            version: Some("v3".to_owned()),
+        }
+    }
+}
+
+/// An npm dependency of an Action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionDependency {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_url: Option<String>,
+}
+
+/// A secret as the API returns it: its name and when its value was last set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSecret {
+    pub name: String,
+    /// Filled at start-up when a tenant file leaves it out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub updated_at: String,
+}
+
+/// One build error (`{id, msg, url?}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionError {
+    pub id: String,
+    pub msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Build status of an Action's draft (the subset of Auth0's statuses the emulator uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    Pending,
+    Building,
+    Built,
+    Failed,
+}
+
+/// A deployed, immutable version of an Action: the draft as it was when deployed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ActionVersion {
+    /// A UUIDv4; generated at start-up when a tenant file leaves it out.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// 1 for the first deploy, then 2, 3, ...
+    pub number: u32,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<ActionDependency>,
+    pub runtime: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ActionSecret>,
+    pub supported_triggers: Vec<ActionTrigger>,
+    /// When it was deployed (also its build time); the action's `updated_at` when a
+    /// tenant file leaves it out.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+}
+
+impl ActionVersion {
+    /// Whether this version runs exactly the draft of `action`.
+    pub fn matches_draft(&self, action: &Action) -> bool {
+        self.code == action.code
+            && self.dependencies == action.dependencies
+            && self.runtime == action.runtime
+            && self.supported_triggers == action.supported_triggers
+            && secret_names(&self.secrets) == secret_names(&action.secrets)
+    }
+
+    /// A new version holding `action`'s draft.
+    pub fn of_draft(action: &Action, id: String, number: u32, created_at: String) -> Self {
+        ActionVersion {
+            id,
+            number,
+            code: action.code.clone(),
+            dependencies: action.dependencies.clone(),
+            runtime: action.runtime.clone(),
+            secrets: action.secrets.clone(),
+            supported_triggers: action.supported_triggers.clone(),
+            created_at,
+        }
+    }
+}
+
+fn secret_names(secrets: &[ActionSecret]) -> Vec<&str> {
+    secrets.iter().map(|s| s.name.as_str()).collect()
+}
+
+/// The runtime Auth0 gives new Actions (actions.json: `node22` when none is sent).
+pub const DEFAULT_ACTION_RUNTIME: &str = "node22";
+
+/// An [`Action`] as written in a tenant file, with its defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionDocument {
+    #[serde(default)]
+    id: String,
+    name: String,
+    #[serde(default = "default_triggers")]
+    supported_triggers: Vec<ActionTrigger>,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    dependencies: Vec<ActionDependency>,
+    #[serde(default = "default_runtime")]
+    runtime: String,
+    #[serde(default)]
+    secrets: Vec<ActionSecret>,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    updated_at: String,
+    #[serde(default = "built")]
+    status: BuildStatus,
+    #[serde(default)]
+    errors: Vec<ActionError>,
+    #[serde(default)]
+    all_changes_deployed: Option<bool>,
+    #[serde(default)]
+    deployed_version: Option<VersionDocument>,
+}
+
+/// An [`ActionVersion`] as written in a tenant file: anything left out is the draft's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionDocument {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    number: Option<u32>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    dependencies: Option<Vec<ActionDependency>>,
+    #[serde(default)]
+    runtime: Option<String>,
+    #[serde(default)]
+    secrets: Option<Vec<ActionSecret>>,
+    #[serde(default)]
+    supported_triggers: Option<Vec<ActionTrigger>>,
+    #[serde(default)]
+    created_at: String,
+}
+
+fn default_triggers() -> Vec<ActionTrigger> {
+    vec![ActionTrigger::post_login()]
+}
+
+fn default_runtime() -> String {
+    DEFAULT_ACTION_RUNTIME.to_owned()
+}
+
+fn built() -> BuildStatus {
+    BuildStatus::Built
+}
+
+impl From<ActionDocument> for Action {
+    fn from(doc: ActionDocument) -> Action {
+        let mut action = Action {
+            id: doc.id,
+            name: doc.name,
+            supported_triggers: doc.supported_triggers,
+            code: doc.code,
+            dependencies: doc.dependencies,
+            runtime: doc.runtime,
+            secrets: doc.secrets,
+            created_at: doc.created_at,
+            updated_at: doc.updated_at,
+            status: doc.status,
+            errors: doc.errors,
+            all_changes_deployed: false,
+            deployed_version: None,
+        };
+        let version = doc.deployed_version.map(|v| ActionVersion {
+            id: v.id,
+            number: v.number.unwrap_or(1),
+            code: v.code.unwrap_or_else(|| action.code.clone()),
+            dependencies: v
+                .dependencies
+                .unwrap_or_else(|| action.dependencies.clone()),
+            runtime: v.runtime.unwrap_or_else(|| action.runtime.clone()),
+            secrets: v.secrets.unwrap_or_else(|| action.secrets.clone()),
+            supported_triggers: v
+                .supported_triggers
+                .unwrap_or_else(|| action.supported_triggers.clone()),
+            created_at: v.created_at,
+        });
+        action.all_changes_deployed = match &version {
+            None => false,
+            Some(version) => doc
+                .all_changes_deployed
+                .unwrap_or_else(|| version.matches_draft(&action)),
+        };
+        action.deployed_version = version;
+        action
+    }
+}
+
+/// One Action bound to a trigger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// A UUIDv4; generated at start-up when a tenant file leaves it out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The bound action's id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub action_id: String,
+    /// Tenant files only: the bound action's name instead of its id. Resolved to
+    /// `action_id` (and cleared) when the emulator starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_name: Option<String>,
+    /// Defaults to the action's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub updated_at: String,
 }

@@ -3,6 +3,7 @@
 //! reference; nothing is read from outside the repository.
 
 mod access;
+mod actions;
 mod connections_clients;
 mod faults;
 mod files;
@@ -32,6 +33,10 @@ pub const ALL_SCOPES: &[&str] = &[
     "update:connections",
     "read:clients",
     "read:client_keys",
+    "read:actions",
+    "create:actions",
+    "update:actions",
+    "delete:actions",
 ];
 
 /// A small tenant: two database connections, a social and an enterprise one, three
