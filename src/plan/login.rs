@@ -231,10 +231,13 @@ fn deployment(
         .supported_triggers
         .iter()
         .any(|t| t.id == login_action::TRIGGER && t.version == login_action::TRIGGER_VERSION);
+    // A draft whose build failed stays failed until it is submitted again.
+    let build_failed = action.status.as_deref() == Some("failed");
     let update = action.code != code
         || secret_names_of(action) != secret_names
         || !runtime_ok
-        || !trigger_ok;
+        || !trigger_ok
+        || build_failed;
     let deployed = action
         .deployed_version
         .as_ref()

@@ -207,3 +207,84 @@ fn without_a_tenant_the_error_says_how_to_give_one() {
     assert!(text.contains("AUTH0_DOMAIN"), "{text}");
     assert!(text.contains("--tenant-file"), "{text}");
 }
+
+#[test]
+fn action_render_prints_the_code_apply_deploys() {
+    let output = verifyctl(
+        &[
+            "action",
+            "render",
+            &policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+        ],
+        &now(),
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let code = stdout(&output);
+    assert!(code.starts_with("/**\n * verifyctl: email verification at login."));
+    assert!(code.contains("exports.onExecutePostLogin = async (event, api) =>"));
+    assert!(
+        code.contains("\"Pp7dQ2mXv9LrT4wK8sN1yB6cH3jF5gZa\": \"Partner Portal\""),
+        "the application name is resolved through the tenant"
+    );
+    // The plan deploys exactly this code.
+    let plan = verifyctl(
+        &[
+            "plan",
+            &policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+            "--format",
+            "json",
+        ],
+        &now(),
+        None,
+    );
+    let document: serde_json::Value = serde_json::from_str(&stdout(&plan)).expect("json");
+    let deploy = document["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["kind"] == "deploy_login_action")
+        .expect("a deploy action");
+    let planned = deploy["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["field"] == "code")
+        .expect("a code change");
+    assert_eq!(planned["after"].as_str(), Some(code.as_str()));
+}
+
+#[test]
+fn action_render_works_offline_unless_names_need_the_tenant() {
+    let by_id = crate::support::PolicyDir::new(&[(
+        "p.yaml",
+        "connections:\n  - name: partners\n    email_verification: required\n    block_unverified_login: true\napplications:\n  - client_id: abc123\n    email_verification: required\n",
+    )]);
+    let output = verifyctl(
+        &["action", "render", by_id.path().to_str().expect("utf-8")],
+        &[],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("\"abc123\": \"abc123\""));
+
+    let by_name = crate::support::PolicyDir::new(&[(
+        "p.yaml",
+        "applications:\n  - name: Partner Portal\n    email_verification: required\n",
+    )]);
+    let output = verifyctl(
+        &["action", "render", by_name.path().to_str().expect("utf-8")],
+        &[],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("client ids only the tenant knows"),
+        "{}",
+        stderr(&output)
+    );
+}

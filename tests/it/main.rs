@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod emulator;
 mod login_action_js;
+mod login_enforcement;
 mod paging;
 mod plan_modes;
 mod policy_errors;
