@@ -288,3 +288,23 @@ fn action_render_works_offline_unless_names_need_the_tenant() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_readme_shows_the_action_generated_for_the_example() {
+    let output = verifyctl(
+        &[
+            "action",
+            "render",
+            &policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+        ],
+        &now(),
+        None,
+    );
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README");
+    assert!(
+        readme.contains(&format!("```js\n{}```", stdout(&output))),
+        "README.md shows an outdated login Action; paste the output of `verifyctl action render policies --tenant-file examples/tenant.yaml`"
+    );
+}
