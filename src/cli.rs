@@ -67,6 +67,28 @@ pub struct TenantArgs {
     /// A Management API token, instead of client credentials (read from the environment only).
     #[arg(skip)]
     pub api_token: Option<String>,
+    /// Requests per second verifyctl allows itself [default: 2 for a tenant, unlimited for
+    /// a tenant file]. Auth0 free tenants allow 2/s; paid plans more.
+    #[arg(long, env = "VERIFYCTL_MAX_RPS", value_name = "RPS", value_parser = positive_rate)]
+    pub max_rps: Option<f64>,
+    /// Share of the tenant's own rate-limit budget (x-ratelimit headers) verifyctl may use;
+    /// the rest is left for the tenant's users and other tools.
+    #[arg(long, env = "VERIFYCTL_RATE_SHARE", value_name = "SHARE", default_value_t = 0.5, value_parser = share)]
+    pub rate_share: f64,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        _ => Err("expected a positive number of requests per second, e.g. 2 or 0.5".into()),
+    }
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err("expected a share between 0 (exclusive) and 1, e.g. 0.5".into()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +119,12 @@ pub struct ApplyArgs {
     /// Output format of the plan and the apply report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Users (and other targets) worked on at once; one target's actions stay in order.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// No progress bar or progress lines on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use crate::apply::{ActionOutcome, OutcomeStatus, apply_plan};
+use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
 use crate::cli::{ApplyArgs, EmulatorArgs, PlanArgs, RenderArgs, TenantArgs};
 use crate::clock::{Clock, parse_timestamp};
 use crate::emulator::{Emulator, EmulatorConfig, TenantState, load_tenant_file, save_tenant_file};
@@ -16,9 +16,10 @@ use crate::plan::{
     login_rules_offline,
 };
 use crate::policy::{self, DesiredState, Diagnostics};
+use crate::progress::Progress;
 use crate::report::{self, Format, PlanContext};
 use crate::secret::Secret;
-use crate::session::{SessionError, TenantSession, TenantSource};
+use crate::session::{Pace, SessionError, TenantSession, TenantSource};
 use crate::tenant::{ApiError, Credentials, LiveState, ManagementClient, read_live_state};
 
 /// Exit code for success (and "no changes" with `--detailed-exitcode`).
@@ -27,6 +28,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code for "changes present" with `--detailed-exitcode`.
 pub const EXIT_CHANGES: u8 = 2;
+/// Exit code of an apply stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// An error already rendered for the terminal (`error: …` lines, with hints).
 #[derive(Debug)]
@@ -129,7 +132,8 @@ pub async fn render_action(args: RenderArgs) -> CommandResult {
                 )
             })?;
             let clock = clock_from_env()?;
-            let session = TenantSession::open(&source, emulator_config(&clock)).await?;
+            let session =
+                TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
             let live = read_names(session.client()).await;
             session.close(false).await?;
             login_rules(&desired, &live?).map_err(plan_errors)?
@@ -163,7 +167,7 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
     let desired = policy::load_dir(&args.policy_dir)?;
     let clock = clock_from_env()?;
     let source = tenant_source(&args.tenant)?;
-    let session = TenantSession::open(&source, emulator_config(&clock)).await?;
+    let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
     let planned = make_plan(&session, &desired, &clock).await;
     session.close(false).await?;
     let (plan, context) = planned?;
@@ -190,7 +194,7 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     let desired = policy::load_dir(&args.policy_dir)?;
     let clock = clock_from_env()?;
     let source = tenant_source(&args.tenant)?;
-    let session = TenantSession::open(&source, emulator_config(&clock)).await?;
+    let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
     let result = apply_with_session(&session, &desired, &clock, &args).await;
     // The tenant file changed as soon as one action ran: write it back whatever happened.
     let wrote = session.close(true).await;
@@ -229,26 +233,37 @@ async fn apply_with_session(
     if text {
         println!();
     }
-    let mut stdout = std::io::stdout();
-    let mut print_outcome = |done: usize, total: usize, outcome: &ActionOutcome| {
+    let cancellation = Cancellation::default();
+    let signals = tokio::spawn(stop_on_signals(cancellation.clone()));
+    let options = ApplyOptions {
+        concurrency: usize::from(args.concurrency),
+        cancellation: cancellation.clone(),
+    };
+    let mut progress = Progress::new(plan.actions.len(), !args.no_progress);
+    let mut on_outcome = |done: usize, total: usize, outcome: &ActionOutcome| {
         if text {
             let mark = match outcome.status {
                 OutcomeStatus::Succeeded => "✓",
                 OutcomeStatus::Failed => "✗",
+                OutcomeStatus::NotStarted => "·",
             };
-            let _ = writeln!(
-                stdout,
+            progress.println(&format!(
                 "[{done}/{total}] {mark} {} {}: {}",
                 outcome.kind.as_str(),
                 outcome.target,
                 outcome.detail
-            );
-            if let Some(hint) = &outcome.hint {
-                let _ = writeln!(stdout, "        hint: {hint}");
+            ));
+            if let Some(hint) = &outcome.hint
+                && outcome.status == OutcomeStatus::Failed
+            {
+                progress.println(&format!("        hint: {hint}"));
             }
         }
+        progress.advance(done, total, outcome.status == OutcomeStatus::Failed);
     };
-    let report = apply_plan(session.client(), &plan, clock, &mut print_outcome).await;
+    let report = apply_plan(session.client(), &plan, clock, &options, &mut on_outcome).await;
+    signals.abort();
+    progress.finish();
     match args.format {
         Format::Text => {
             let rendered = report::text::render_apply(&report, color);
@@ -262,11 +277,57 @@ async fn apply_with_session(
             print!("{}", report::json::render_apply(&report));
         }
     }
+    if report.interrupted {
+        return Ok(EXIT_INTERRUPTED);
+    }
     Ok(if report.failed() > 0 {
         EXIT_ERROR
     } else {
         EXIT_OK
     })
+}
+
+/// The first Ctrl-C or SIGTERM stops the run between actions (in-flight ones finish); a
+/// second one exits at once.
+async fn stop_on_signals(cancellation: Cancellation) {
+    let mut signals = 0;
+    loop {
+        if !wait_for_signal().await {
+            return;
+        }
+        signals += 1;
+        if signals == 1 {
+            cancellation.cancel();
+            eprintln!(
+                "\nstopping: no new actions start, the ones in flight finish (press Ctrl-C again to quit at once; apply again later to continue)"
+            );
+        } else {
+            eprintln!("quitting at once; run plan to see what is left");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; false when signals cannot be watched.
+async fn wait_for_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return false;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => true,
+            _ = terminate.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 fn confirm(plan: &Plan, tenant: &str) -> Result<bool, CliError> {
@@ -332,6 +393,13 @@ fn warn_about_missing_action_secrets(plan: &mut Plan) {
             users: Vec::new(),
             user_count: 0,
         });
+    }
+}
+
+fn pace(args: &TenantArgs) -> Pace {
+    Pace {
+        max_rps: args.max_rps,
+        rate_share: args.rate_share,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod emulator;
 pub mod login_action;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod secret;
 pub mod session;

@@ -9,7 +9,7 @@ use crate::emulator::{
     Emulator, EmulatorConfig, RunningEmulator, load_tenant_file, save_tenant_file,
 };
 use crate::secret::Secret;
-use crate::tenant::{ApiError, Credentials, ManagementClient, TenantTarget};
+use crate::tenant::{ApiError, Credentials, ManagementClient, PacingConfig, TenantTarget};
 
 /// Every scope verifyctl may need; the tenant-file session's ephemeral client gets these.
 pub const REQUIRED_SCOPES: [&str; 9] = [
@@ -23,6 +23,23 @@ pub const REQUIRED_SCOPES: [&str; 9] = [
     "create:actions",
     "update:actions",
 ];
+
+/// How fast verifyctl may talk to the tenant (`--max-rps`, `--rate-share`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// `None`: the default for the source (2/s for a tenant, unlimited for a tenant file).
+    pub max_rps: Option<f64>,
+    pub rate_share: f64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            max_rps: None,
+            rate_share: PacingConfig::default().rate_share,
+        }
+    }
+}
 
 /// Where to find the tenant.
 #[derive(Debug, Clone)]
@@ -63,6 +80,27 @@ struct FileTenant {
 impl TenantSession {
     /// Connects; for a tenant file, loads it and starts the emulator in this process.
     pub async fn open(
+        source: &TenantSource,
+        config: EmulatorConfig,
+        pace: Pace,
+    ) -> Result<TenantSession, SessionError> {
+        let session = Self::connect(source, config).await?;
+        // A real tenant is shared with its users: conservative unless told otherwise. A
+        // tenant file has nobody else to leave room for.
+        let max_rps = match source {
+            TenantSource::Live { .. } => pace.max_rps.or(PacingConfig::default().max_rps),
+            TenantSource::File(_) => pace.max_rps,
+        };
+        Ok(TenantSession {
+            client: session.client.with_pacing(PacingConfig {
+                max_rps,
+                rate_share: pace.rate_share,
+            }),
+            ..session
+        })
+    }
+
+    async fn connect(
         source: &TenantSource,
         config: EmulatorConfig,
     ) -> Result<TenantSession, SessionError> {

@@ -1,34 +1,29 @@
-//! Executes a [`Plan`] through the Management API client, one action at a time, and reports
-//! each action's outcome. A failed action is reported and the run continues.
+//! Executes a [`Plan`] through the Management API client and reports each action's outcome.
 //!
-//! Safety rules kept here:
-//! - Every email send is bracketed by the ledger: intent (`pending`) first, the send, then
-//!   the confirmed record. A send Auth0 definitely refused (4xx) rolls the intent back; an
-//!   unknown outcome (timeout, 5xx) leaves it, and the next plan counts it as sent.
-//! - A create that answers 409 (the user exists, e.g. because an earlier run's response was
-//!   lost) looks the user up and re-plans it from the policy carried in the action, instead
-//!   of failing or creating a duplicate.
-//! - Generated passwords exist only inside [`run_create`]'s request and are never logged.
+//! Scheduling: actions are grouped into chains, one per target (a user, a connection's
+//! settings, the login Action), in plan order. Chains are independent and run concurrently
+//! (`concurrency` at a time); the actions of one chain run one after the other, so a user's
+//! create comes before anything else done to that user. A failed action is reported and the
+//! run continues. After [`Cancellation::cancel`] no new action starts, in-flight actions
+//! finish, and the rest are reported as not started.
+//!
+//! How each action is carried out (and kept safe to retry) lives in [`execute`].
 
+mod execute;
 pub mod password;
 mod settings;
 
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::plan::ledger::{Ledger, SendKind};
-use crate::plan::{
-    Action, ActionKind, ConnectionContext, CreateEmail, ListedUser, NewUser, Operation, Plan,
-    Target, replan_existing_user,
-};
-use crate::tenant::types::{
-    ChangePasswordRequest, CreateUserRequest, JobIdentity, Profile, User, UserPatch,
-    VerificationEmailRequest,
-};
+use crate::plan::{Action, ActionKind, Plan, Target};
 use crate::tenant::{ApiError, CallStats, ManagementClient};
 
 /// How one action ended.
@@ -48,16 +43,21 @@ pub struct ActionOutcome {
 pub enum OutcomeStatus {
     Succeeded,
     Failed,
+    /// The run was interrupted before this action started.
+    NotStarted,
 }
 
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
+    /// One outcome per plan action, in plan order.
     pub outcomes: Vec<ActionOutcome>,
-    /// Requests made during apply (reads for 409 recovery included).
+    /// Requests made during apply (lookups for recovery included).
     pub requests: CallStats,
     #[serde(serialize_with = "as_seconds")]
     pub elapsed: Duration,
+    /// True when the run was interrupted (some actions did not start).
+    pub interrupted: bool,
 }
 
 fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -65,58 +65,190 @@ fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
 }
 
 impl ApplyReport {
+    fn count(&self, status: OutcomeStatus) -> usize {
+        self.outcomes.iter().filter(|o| o.status == status).count()
+    }
+
     pub fn failed(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| o.status == OutcomeStatus::Failed)
-            .count()
+        self.count(OutcomeStatus::Failed)
     }
 
     pub fn succeeded(&self) -> usize {
-        self.outcomes.len() - self.failed()
+        self.count(OutcomeStatus::Succeeded)
+    }
+
+    pub fn not_started(&self) -> usize {
+        self.count(OutcomeStatus::NotStarted)
     }
 }
 
-/// Applies every action of `plan` in order. `on_outcome(done, total, outcome)` is called
-/// after each action (for progress output).
+/// How apply runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Chains (targets) worked on at once.
+    pub concurrency: usize,
+    /// Stops the run between actions when cancelled.
+    pub cancellation: Cancellation,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            concurrency: 4,
+            cancellation: Cancellation::default(),
+        }
+    }
+}
+
+/// A cancellation flag shared between the signal handler and the run.
+#[derive(Debug, Clone, Default)]
+pub struct Cancellation(Arc<CancellationInner>);
+
+#[derive(Debug, Default)]
+struct CancellationInner {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancellation {
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// Applies `plan`. `on_outcome(done, total, outcome)` is called as each action ends, in
+/// completion order (for progress output); the report lists outcomes in plan order.
 pub async fn apply_plan(
     client: &ManagementClient,
     plan: &Plan,
     clock: &Clock,
+    options: &ApplyOptions,
     on_outcome: &mut (dyn FnMut(usize, usize, &ActionOutcome) + Send),
 ) -> ApplyReport {
     let started = Instant::now();
     let before = client.stats();
-    let mut outcomes = Vec::with_capacity(plan.actions.len());
     let total = plan.actions.len();
-    for action in &plan.actions {
-        let executor = Executor { client, clock };
-        let outcome = match executor.run(action).await {
-            Ok(detail) => ActionOutcome {
-                kind: action.kind,
-                target: action.target.clone(),
-                status: OutcomeStatus::Succeeded,
-                detail,
-                hint: None,
-            },
-            Err(failure) => ActionOutcome {
-                kind: action.kind,
-                target: action.target.clone(),
-                status: OutcomeStatus::Failed,
-                detail: failure.message,
-                hint: failure.hint,
-            },
-        };
-        outcomes.push(outcome);
-        if let Some(outcome) = outcomes.last() {
-            on_outcome(outcomes.len(), total, outcome);
-        }
-    }
+    let progress = Mutex::new((0usize, on_outcome));
+    let chains = chains(&plan.actions);
+    let finished: Vec<Vec<(usize, ActionOutcome)>> = futures_util::stream::iter(chains)
+        .map(|chain| {
+            run_chain(
+                client,
+                clock,
+                &options.cancellation,
+                chain,
+                &plan.actions,
+                &progress,
+                total,
+            )
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    let mut outcomes: Vec<(usize, ActionOutcome)> = finished.into_iter().flatten().collect();
+    outcomes.sort_by_key(|(index, _)| *index);
+    let outcomes: Vec<ActionOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    let interrupted = outcomes
+        .iter()
+        .any(|o| o.status == OutcomeStatus::NotStarted);
     ApplyReport {
         outcomes,
         requests: difference(&client.stats(), &before),
         elapsed: started.elapsed(),
+        interrupted,
     }
+}
+
+/// Action indexes grouped by target, each chain in plan order, chains in order of their
+/// first action.
+fn chains(actions: &[Action]) -> Vec<Vec<usize>> {
+    let mut by_target: BTreeMap<String, usize> = BTreeMap::new();
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    for (index, action) in actions.iter().enumerate() {
+        let key = chain_key(&action.target);
+        match by_target.get(&key) {
+            Some(&chain) => chains[chain].push(index),
+            None => {
+                by_target.insert(key, chains.len());
+                chains.push(vec![index]);
+            }
+        }
+    }
+    chains
+}
+
+fn chain_key(target: &Target) -> String {
+    match target {
+        Target::User {
+            connection,
+            email,
+            user_id,
+        } => format!(
+            "user\u{0}{connection}\u{0}{}",
+            email.as_deref().or(user_id.as_deref()).unwrap_or_default()
+        ),
+        Target::Connection { name } => format!("connection\u{0}{name}"),
+        Target::LoginAction { name } => format!("login\u{0}{name}"),
+    }
+}
+
+type Progress<'p> = Mutex<(
+    usize,
+    &'p mut (dyn FnMut(usize, usize, &ActionOutcome) + Send),
+)>;
+
+async fn run_chain(
+    client: &ManagementClient,
+    clock: &Clock,
+    cancellation: &Cancellation,
+    chain: Vec<usize>,
+    actions: &[Action],
+    progress: &Progress<'_>,
+    total: usize,
+) -> Vec<(usize, ActionOutcome)> {
+    let executor = execute::Executor { client, clock };
+    let mut outcomes = Vec::with_capacity(chain.len());
+    for index in chain {
+        let action = &actions[index];
+        let outcome = if cancellation.is_cancelled() {
+            ActionOutcome {
+                kind: action.kind,
+                target: action.target.clone(),
+                status: OutcomeStatus::NotStarted,
+                detail: "not started: the run was interrupted".into(),
+                hint: Some("run apply again; it continues from the tenant's state".into()),
+            }
+        } else {
+            match executor.run(action).await {
+                Ok(detail) => ActionOutcome {
+                    kind: action.kind,
+                    target: action.target.clone(),
+                    status: OutcomeStatus::Succeeded,
+                    detail,
+                    hint: None,
+                },
+                Err(failure) => ActionOutcome {
+                    kind: action.kind,
+                    target: action.target.clone(),
+                    status: OutcomeStatus::Failed,
+                    detail: failure.message,
+                    hint: failure.hint,
+                },
+            }
+        };
+        if let Ok(mut progress) = progress.lock() {
+            progress.0 += 1;
+            let done = progress.0;
+            (progress.1)(done, total, &outcome);
+        }
+        outcomes.push((index, outcome));
+    }
+    outcomes
 }
 
 fn difference(after: &CallStats, before: &CallStats) -> CallStats {
@@ -129,27 +261,27 @@ fn difference(after: &CallStats, before: &CallStats) -> CallStats {
     requests.retain(|_, count| *count > 0);
     CallStats {
         requests,
-        throttled: after.throttled - before.throttled.min(after.throttled),
-        retries: after.retries - before.retries.min(after.retries),
+        throttled: after.throttled.saturating_sub(before.throttled),
+        retries: after.retries.saturating_sub(before.retries),
     }
 }
 
 /// Why an action failed.
 #[derive(Debug)]
-struct Failure {
-    message: String,
-    hint: Option<String>,
+pub(crate) struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 impl Failure {
-    fn api(context: &str, error: &ApiError) -> Failure {
+    pub(crate) fn api(context: &str, error: &ApiError) -> Failure {
         Failure {
             message: format!("{context}: {error}"),
             hint: error.hint(),
         }
     }
 
-    fn new(message: impl Into<String>) -> Failure {
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             hint: None,
@@ -157,379 +289,34 @@ impl Failure {
     }
 }
 
-type Step<'a> = Pin<Box<dyn Future<Output = Result<String, Failure>> + Send + 'a>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Operation, Target};
 
-struct Executor<'a> {
-    client: &'a ManagementClient,
-    clock: &'a Clock,
-}
-
-impl<'a> Executor<'a> {
-    fn run(&'a self, action: &'a Action) -> Step<'a> {
-        Box::pin(async move {
-            match &action.operation {
-                Operation::CreateUser {
-                    user,
-                    onboarding_email,
-                    connection_policy,
-                    user_policy,
-                } => {
-                    self.run_create(user, onboarding_email, connection_policy, user_policy)
-                        .await
-                }
-                Operation::UpdateProfile { user_id, patch } => {
-                    self.patch(user_id, patch, "updating the profile").await?;
-                    Ok(format!("updated {}", changed_fields(patch)))
-                }
-                Operation::MarkEmailVerified { user_id } => {
-                    let patch = UserPatch {
-                        email_verified: Some(true),
-                        ..UserPatch::default()
-                    };
-                    self.patch(user_id, &patch, "marking the email verified")
-                        .await?;
-                    Ok("email_verified set to true (no email sent)".into())
-                }
-                Operation::SendVerificationEmail {
-                    user_id,
-                    request,
-                    ledger,
-                } => {
-                    self.send_with_ledger(user_id, ledger, Email::Verification(request))
-                        .await
-                }
-                Operation::SendPasswordReset {
-                    user_id,
-                    request,
-                    ledger,
-                } => {
-                    self.send_with_ledger(user_id, ledger, Email::PasswordReset(request))
-                        .await
-                }
-                Operation::SetSignup {
-                    connection_id,
-                    disable_signup,
-                } => settings::set_signup(self.client, connection_id, *disable_signup).await,
-                Operation::DeployLoginAction(deployment) => {
-                    settings::deploy_login_action(self.client, deployment).await
-                }
-                Operation::UnbindLoginAction { action_id } => {
-                    settings::unbind_login_action(self.client, action_id).await
-                }
-                Operation::RecordInterruptedSend { user_id, ledger } => {
-                    self.write_ledger(user_id, ledger, "recording the interrupted send")
-                        .await?;
-                    Ok("ledger updated: the interrupted send is recorded as sent".into())
-                }
-            }
-        })
-    }
-
-    async fn patch(&self, user_id: &str, patch: &UserPatch, doing: &str) -> Result<User, Failure> {
-        self.client
-            .update_user(user_id, patch)
-            .await
-            .map_err(|e| Failure::api(doing, &e))
-    }
-
-    async fn write_ledger(
-        &self,
-        user_id: &str,
-        ledger: &Ledger,
-        doing: &str,
-    ) -> Result<User, Failure> {
-        let patch = UserPatch {
-            email_verified: None,
-            profile: Profile {
-                app_metadata: Some(ledger.app_metadata_patch()),
-                ..Profile::default()
+    fn action(target: Target) -> Action {
+        Action {
+            kind: ActionKind::MarkEmailVerified,
+            target,
+            reason: String::new(),
+            changes: Vec::new(),
+            operation: Operation::MarkEmailVerified {
+                user_id: "x".into(),
             },
-        };
-        self.patch(user_id, &patch, doing).await
-    }
-
-    async fn run_create(
-        &self,
-        new_user: &NewUser,
-        onboarding_email: &CreateEmail,
-        connection_policy: &ConnectionContext,
-        user_policy: &ListedUser,
-    ) -> Result<String, Failure> {
-        let now = self.clock.now();
-        let ledger = match onboarding_email {
-            CreateEmail::None => None,
-            CreateEmail::VerificationWithCreate => {
-                Some(Ledger::default().with_send(SendKind::VerificationEmail, now, None))
-            }
-            CreateEmail::VerificationJob { .. } => {
-                Some(Ledger::default().with_pending(SendKind::VerificationEmail, now))
-            }
-            CreateEmail::PasswordReset { .. } => {
-                Some(Ledger::default().with_pending(SendKind::PasswordReset, now))
-            }
-        };
-        let request = create_request(new_user, ledger.as_ref())?;
-        let created = match self.client.create_user(&request).await {
-            Ok(user) => user,
-            Err(error) if error.is_user_exists() => {
-                return self
-                    .recover_existing(new_user, connection_policy, user_policy)
-                    .await;
-            }
-            Err(error) => return Err(Failure::api("creating the user", &error)),
-        };
-        let mut detail = format!("created {}", created.user_id);
-        let follow_up = match onboarding_email {
-            CreateEmail::None => None,
-            CreateEmail::VerificationWithCreate => {
-                detail.push_str("; Auth0 sends the verification email");
-                None
-            }
-            CreateEmail::VerificationJob { client_id } => {
-                Some(OwnedEmail::Verification(VerificationEmailRequest {
-                    user_id: created.user_id.clone(),
-                    client_id: client_id.clone(),
-                    identity: created.identity_in(&new_user.connection).map(|identity| {
-                        JobIdentity {
-                            user_id: identity.user_id_string(),
-                            provider: identity.provider.clone(),
-                        }
-                    }),
-                }))
-            }
-            CreateEmail::PasswordReset { client_id } => {
-                Some(OwnedEmail::PasswordReset(ChangePasswordRequest {
-                    email: new_user.email.clone(),
-                    connection: new_user.connection.clone(),
-                    client_id: client_id.clone(),
-                }))
-            }
-        };
-        if let (Some(email), Some(intent)) = (follow_up, &ledger) {
-            // The create call already stored the intent; send, then confirm.
-            let sent = self
-                .send_after_intent(
-                    &created.user_id,
-                    &Ledger::default(),
-                    intent,
-                    email.borrow(),
-                    now,
-                )
-                .await
-                .map_err(|failure| Failure {
-                    message: format!("created {}, but {}", created.user_id, failure.message),
-                    hint: failure.hint,
-                })?;
-            detail.push_str("; ");
-            detail.push_str(&sent);
-        }
-        Ok(detail)
-    }
-
-    /// The user exists already: find it and bring it to the policy from there.
-    async fn recover_existing(
-        &self,
-        new_user: &NewUser,
-        connection_policy: &ConnectionContext,
-        user_policy: &ListedUser,
-    ) -> Result<String, Failure> {
-        let candidates = self
-            .client
-            .users_by_email(&new_user.email)
-            .await
-            .map_err(|e| Failure::api("looking up the existing user after a 409", &e))?;
-        let existing = candidates
-            .into_iter()
-            .find(|u| u.identity_in(&new_user.connection).is_some())
-            .ok_or_else(|| {
-                Failure::new(format!(
-                    "Auth0 says {} already exists in `{}`, but users-by-email does not find it; run plan again",
-                    new_user.email, new_user.connection
-                ))
-            })?;
-        let (actions, _warnings) =
-            replan_existing_user(connection_policy, user_policy, &existing, self.clock.now());
-        let mut done = vec![format!(
-            "already existed as {} (not created again)",
-            existing.user_id
-        )];
-        for action in &actions {
-            match self.run(action).await {
-                Ok(detail) => done.push(format!("{}: {detail}", action.kind.as_str())),
-                Err(failure) => {
-                    return Err(Failure {
-                        message: format!(
-                            "{}; {}: {}",
-                            done.join("; "),
-                            action.kind.as_str(),
-                            failure.message
-                        ),
-                        hint: failure.hint,
-                    });
-                }
-            }
-        }
-        Ok(done.join("; "))
-    }
-
-    async fn send_with_ledger(
-        &self,
-        user_id: &str,
-        ledger: &Ledger,
-        email: Email<'_>,
-    ) -> Result<String, Failure> {
-        let now = self.clock.now();
-        let intent = ledger.with_pending(email.kind(), now);
-        self.write_ledger(user_id, &intent, "recording the send intent")
-            .await
-            .map_err(|f| Failure {
-                message: format!("nothing was sent: {}", f.message),
-                hint: f.hint,
-            })?;
-        self.send_after_intent(user_id, ledger, &intent, email, now)
-            .await
-    }
-
-    /// Sends the email whose intent is already stored, then confirms it in the ledger (or
-    /// rolls back to `before` when Auth0 definitely refused).
-    async fn send_after_intent(
-        &self,
-        user_id: &str,
-        before: &Ledger,
-        intent: &Ledger,
-        email: Email<'_>,
-        at: time::OffsetDateTime,
-    ) -> Result<String, Failure> {
-        let kind = email.kind();
-        let sent = match email {
-            Email::Verification(request) => self
-                .client
-                .send_verification_email(request)
-                .await
-                .map(|job| Some(job.id)),
-            Email::PasswordReset(request) => self
-                .client
-                .send_password_reset(request)
-                .await
-                .map(|()| None),
-        };
-        match sent {
-            Ok(job_id) => {
-                let what = match &job_id {
-                    Some(id) => format!("{} requested (job {id})", kind.describe()),
-                    None => format!("{} requested", kind.describe()),
-                };
-                self.write_ledger(
-                    user_id,
-                    &intent.confirm_send(kind, at, job_id),
-                    "confirming the send",
-                )
-                .await
-                .map_err(|f| Failure {
-                    message: format!(
-                        "{what}, but {}; the next plan records it as an interrupted send",
-                        f.message
-                    ),
-                    hint: f.hint,
-                })?;
-                Ok(what)
-            }
-            Err(error) if matches!(error.status(), Some(400..=499)) => {
-                let rollback = self
-                    .write_ledger(user_id, before, "rolling back the send intent")
-                    .await;
-                let mut failure = Failure::api(&format!("sending the {}", kind.describe()), &error);
-                if let Err(rollback) = rollback {
-                    failure.message.push_str(&format!(
-                        "; the intent could not be rolled back ({}) so the next plan counts it as sent",
-                        rollback.message
-                    ));
-                }
-                Err(failure)
-            }
-            Err(error) => {
-                let mut failure = Failure::api(&format!("sending the {}", kind.describe()), &error);
-                failure.message.push_str(
-                    "; it may have been sent, so the ledger keeps it as pending and no second email goes out",
-                );
-                Err(failure)
-            }
         }
     }
-}
 
-/// One email request, borrowed.
-#[derive(Clone, Copy)]
-enum Email<'a> {
-    Verification(&'a VerificationEmailRequest),
-    PasswordReset(&'a ChangePasswordRequest),
-}
-
-impl Email<'_> {
-    fn kind(&self) -> SendKind {
-        match self {
-            Email::Verification(_) => SendKind::VerificationEmail,
-            Email::PasswordReset(_) => SendKind::PasswordReset,
-        }
+    #[test]
+    fn actions_of_one_target_form_one_chain_in_plan_order() {
+        let user = |email: &str| Target::user("db", Some(email.into()), None);
+        let actions = vec![
+            action(Target::Connection { name: "db".into() }),
+            action(user("a@x.example")),
+            action(user("a@x.example")),
+            action(user("b@x.example")),
+            action(Target::LoginAction { name: "l".into() }),
+            action(user("a@x.example")),
+        ];
+        assert_eq!(chains(&actions), [vec![0], vec![1, 2, 5], vec![3], vec![4]]);
     }
-}
-
-/// One email request, owned (built during a create).
-enum OwnedEmail {
-    Verification(VerificationEmailRequest),
-    PasswordReset(ChangePasswordRequest),
-}
-
-impl OwnedEmail {
-    fn borrow(&self) -> Email<'_> {
-        match self {
-            OwnedEmail::Verification(r) => Email::Verification(r),
-            OwnedEmail::PasswordReset(r) => Email::PasswordReset(r),
-        }
-    }
-}
-
-fn create_request(
-    new_user: &NewUser,
-    ledger: Option<&Ledger>,
-) -> Result<CreateUserRequest, Failure> {
-    let password = match new_user.password_length {
-        None => None,
-        Some(length) => {
-            let local_part = new_user.email.split('@').next().unwrap_or_default();
-            let avoid: Vec<&str> = [
-                Some(local_part),
-                new_user.profile.name.as_deref(),
-                new_user.profile.given_name.as_deref(),
-                new_user.profile.family_name.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            Some(
-                password::generate_password(length as usize, &avoid)
-                    .map_err(|e| Failure::new(format!("generating the password: {e}")))?,
-            )
-        }
-    };
-    let mut profile = new_user.profile.clone();
-    if let Some(ledger) = ledger {
-        profile
-            .app_metadata
-            .get_or_insert_default()
-            .extend(ledger.app_metadata_patch());
-    }
-    Ok(CreateUserRequest {
-        connection: new_user.connection.clone(),
-        email: new_user.email.clone(),
-        password,
-        email_verified: new_user.email_verified,
-        verify_email: new_user.verify_email,
-        profile,
-    })
-}
-
-fn changed_fields(patch: &UserPatch) -> String {
-    let fields: Vec<String> = patch.profile.fields().into_iter().map(|(f, _)| f).collect();
-    fields.join(", ")
 }

@@ -1,7 +1,9 @@
 //! Token-bucket rate limiting (reference §11.1): the one global bucket in front of
 //! `/api/v2/*`, the `x-ratelimit-*` headers on every Management API response, and the
 //! 429 body. The bucket refills continuously on tokio's clock, so tests with paused time
-//! control it; `x-ratelimit-reset` is an epoch second on the emulator's clock. The same
+//! control it; `x-ratelimit-reset` is an epoch second of the wall clock (clients compare it
+//! with their own clocks, so it must not follow the emulator's data clock, which tests
+//! freeze). The same
 //! bucket type limits `/dbconnections/change_password` per source IP and email.
 
 use std::time::Duration;
@@ -142,9 +144,9 @@ pub fn throttled_response(emulator: &Emulator) -> Response {
 }
 
 /// Writes `x-ratelimit-limit`, `x-ratelimit-remaining` and `x-ratelimit-reset` (UNIX
-/// seconds on the emulator clock, rounded up, when a token will be available).
-pub fn set_headers(headers: &mut HeaderMap, emulator: &Emulator, decision: Decision) {
-    let now = emulator.now().unix_timestamp();
+/// seconds of the wall clock, rounded up, when a token will be available).
+pub fn set_headers(headers: &mut HeaderMap, _emulator: &Emulator, decision: Decision) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let wait = decision.reset_after.as_secs_f64().ceil() as i64;
     let values = [
         ("x-ratelimit-limit", i64::from(decision.limit)),

@@ -269,6 +269,7 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
         let (mark, word) = match outcome.status {
             OutcomeStatus::Succeeded => (palette.green("✓"), "done"),
             OutcomeStatus::Failed => (palette.red("✗"), "FAILED"),
+            OutcomeStatus::NotStarted => (palette.dim("·"), "not started"),
         };
         let _ = writeln!(
             out,

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::error::ApiError;
+use super::pacing::{self, Pacer, PacingConfig};
 use super::types::{
     Action, ActionRequest, ActionVersion, ActionsPage, Binding, BindingRef, BindingsPage,
     ChangePasswordRequest, CheckpointPage, Client, Connection, ConnectionPatch, CreateUserRequest,
@@ -32,10 +33,10 @@ use crate::secret::Secret;
 pub const USER_SEARCH_LIMIT: u64 = 1000;
 /// Largest `per_page` the Management API accepts.
 const PAGE_SIZE: u64 = 100;
-/// How many times a request is retried after 429s before giving up.
-const MAX_THROTTLED_RETRIES: u32 = 12;
-/// How many times a read is retried after a 5xx or transport failure.
-const MAX_READ_RETRIES: u32 = 3;
+/// How many 429s one request waits out before giving up (each wait up to a minute).
+const MAX_THROTTLED_RETRIES: u32 = 30;
+/// How many times a request is repeated after a transient failure (5xx, transport).
+const MAX_TRANSIENT_RETRIES: u32 = 4;
 /// Longest single wait for a rate-limit window.
 const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
 
@@ -150,6 +151,20 @@ pub struct ManagementClient {
     credentials: Credentials,
     token: tokio::sync::Mutex<Option<CachedToken>>,
     stats: Mutex<CallStats>,
+    pacer: Pacer,
+}
+
+/// How a request may be repeated after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Repeating has the same effect (reads, PATCHes, token requests): retried after any
+    /// transient failure.
+    Safe,
+    /// Not idempotent (creates, emails): retried only when Auth0 answered that it did not do
+    /// it (a 5xx other than 504). A lost answer is returned as an error whose outcome is
+    /// unknown ([`ApiError::outcome_unknown`]); the caller resolves it (apply looks the user
+    /// up, or keeps the ledger intent so no second email goes out).
+    IfNotApplied,
 }
 
 /// What a request carries.
@@ -193,7 +208,15 @@ impl ManagementClient {
             credentials,
             token: tokio::sync::Mutex::new(None),
             stats: Mutex::new(CallStats::default()),
+            pacer: Pacer::new(PacingConfig::UNLIMITED),
         })
+    }
+
+    /// Paces requests as `config` says (the default client only follows the server's
+    /// rate-limit headers).
+    pub fn with_pacing(mut self, config: PacingConfig) -> ManagementClient {
+        self.pacer = Pacer::new(config);
+        self
     }
 
     pub fn target(&self) -> &TenantTarget {
@@ -366,6 +389,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(patch),
                 true,
+                Replay::Safe,
             )
             .await?;
         decode("PATCH /api/v2/connections/{id}", &answer)
@@ -380,6 +404,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(request),
                 true,
+                Replay::IfNotApplied,
             )
             .await?;
         decode("POST /api/v2/actions/actions", &answer)
@@ -398,6 +423,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(request),
                 true,
+                Replay::Safe,
             )
             .await?;
         decode("PATCH /api/v2/actions/actions/{id}", &answer)
@@ -413,6 +439,7 @@ impl ManagementClient {
                 &[],
                 Body::None,
                 true,
+                Replay::Safe,
             )
             .await?;
         decode("POST /api/v2/actions/actions/{id}/deploy", &answer)
@@ -436,6 +463,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(&BindingList { bindings }),
                 true,
+                Replay::Safe,
             )
             .await?;
         let page: BindingsPage =
@@ -452,6 +480,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(request),
                 true,
+                Replay::IfNotApplied,
             )
             .await?;
         decode("POST /api/v2/users", &answer)
@@ -466,6 +495,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(patch),
                 true,
+                Replay::Safe,
             )
             .await?;
         decode("PATCH /api/v2/users/{id}", &answer)
@@ -483,6 +513,7 @@ impl ManagementClient {
                 &[],
                 Body::Json(request),
                 true,
+                Replay::IfNotApplied,
             )
             .await?;
         decode("POST /api/v2/jobs/verification-email", &answer)
@@ -501,6 +532,7 @@ impl ManagementClient {
             &[],
             Body::Json(request),
             false,
+            Replay::IfNotApplied,
         )
         .await
         .map(|_| ())
@@ -515,7 +547,15 @@ impl ManagementClient {
         query: &[(&str, &str)],
     ) -> Result<T, ApiError> {
         let answer = self
-            .send(Method::GET, endpoint, segments, query, Body::None, true)
+            .send(
+                Method::GET,
+                endpoint,
+                segments,
+                query,
+                Body::None,
+                true,
+                Replay::Safe,
+            )
             .await?;
         decode(endpoint, &answer)
     }
@@ -556,8 +596,10 @@ impl ManagementClient {
         Ok(url)
     }
 
-    /// Sends one logical request, waiting out 429s, retrying reads on transient failures
-    /// and refreshing an expired client-credentials token once.
+    /// Sends one logical request: paced, 429s waited out (never a failure on their own),
+    /// transient failures retried with exponential backoff and jitter as far as `replay`
+    /// allows, and an expired client-credentials token refreshed once.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         method: Method,
@@ -566,9 +608,9 @@ impl ManagementClient {
         query: &[(&str, &str)],
         body: Body<'_>,
         authenticated: bool,
+        replay: Replay,
     ) -> Result<Answer, ApiError> {
         let url = self.url(segments, query)?;
-        let idempotent = method == Method::GET;
         let payload = match &body {
             Body::Json(value) => Some(value.to_json().map_err(|e| ApiError::Decode {
                 endpoint: endpoint.to_string(),
@@ -592,13 +634,20 @@ impl ManagementClient {
                 (Body::Form(fields), _) => request.form(fields),
                 _ => request,
             };
+            self.pacer.acquire().await;
             self.count(endpoint);
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(error) => {
-                    if idempotent && failures < MAX_READ_RETRIES {
+                    // No answer: the request may or may not have been applied.
+                    if replay == Replay::Safe && failures < MAX_TRANSIENT_RETRIES {
                         failures += 1;
                         self.note_retry();
+                        tracing::debug!(
+                            endpoint,
+                            attempt = failures,
+                            "transport failure; retrying"
+                        );
                         tokio::time::sleep(backoff(failures)).await;
                         continue;
                     }
@@ -609,6 +658,7 @@ impl ManagementClient {
                 }
             };
             let status = response.status();
+            self.pacer.observe(response.headers()).await;
             if status == StatusCode::TOO_MANY_REQUESTS && throttled < MAX_THROTTLED_RETRIES {
                 throttled += 1;
                 self.note_throttled();
@@ -618,7 +668,7 @@ impl ManagementClient {
                     wait_ms = wait.as_millis() as u64,
                     "rate limited; waiting"
                 );
-                tokio::time::sleep(wait).await;
+                self.pacer.back_off(wait).await;
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED
@@ -630,9 +680,17 @@ impl ManagementClient {
                 *self.token.lock().await = None;
                 continue;
             }
-            if status.is_server_error() && idempotent && failures < MAX_READ_RETRIES {
+            // A gateway timeout says nothing about whether the request was applied; other
+            // 5xx answers come from a server that did not do it.
+            let not_applied = status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT;
+            let retryable = match replay {
+                Replay::Safe => status.is_server_error(),
+                Replay::IfNotApplied => not_applied,
+            };
+            if retryable && failures < MAX_TRANSIENT_RETRIES {
                 failures += 1;
                 self.note_retry();
+                tracing::debug!(endpoint, %status, attempt = failures, "server error; retrying");
                 tokio::time::sleep(backoff(failures)).await;
                 continue;
             }
@@ -674,6 +732,7 @@ impl ManagementClient {
             &[],
             Body::Form(form),
             false,
+            Replay::Safe,
         ))
         .await?;
         let response: TokenResponse = decode("POST /oauth/token", &answer)?;
@@ -772,17 +831,21 @@ fn throttle_wait(headers: &header::HeaderMap, attempt: u32) -> Duration {
     let wait = if let Some(seconds) = number("retry-after") {
         Duration::from_secs_f64(seconds.max(0.0))
     } else if let Some(reset) = number("x-ratelimit-reset") {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
-        Duration::from_secs_f64((reset - now).max(0.0))
+        pacing::until_epoch(reset)
     } else {
         backoff(attempt)
     };
-    wait.clamp(Duration::from_millis(250), MAX_THROTTLE_WAIT)
+    wait.clamp(Duration::from_millis(100), MAX_THROTTLE_WAIT)
 }
 
+/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, 4 s (capped at 8 s), each plus up
+/// to half again at random so that concurrent retries spread out.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)))
+    let base = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(5))).min(MAX_BACKOFF);
+    base + pacing::jitter(base / 2)
 }
+
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Escapes a value for a quoted Lucene term.
 fn lucene_escape(value: &str) -> String {
@@ -848,7 +911,11 @@ mod tests {
         headers.insert("retry-after", "100000".parse().unwrap());
         assert_eq!(throttle_wait(&headers, 1), MAX_THROTTLE_WAIT);
         let empty = header::HeaderMap::new();
-        assert_eq!(throttle_wait(&empty, 1), Duration::from_millis(500));
+        let backoff = throttle_wait(&empty, 1);
+        assert!(
+            backoff >= Duration::from_millis(500) && backoff <= Duration::from_millis(750),
+            "{backoff:?}"
+        );
     }
 
     #[test]

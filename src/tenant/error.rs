@@ -56,6 +56,15 @@ impl ApiError {
         }
     }
 
+    /// True when the request may have been applied although no success was seen: the answer
+    /// was lost (transport error) or a gateway timed out (504).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Transport { .. } | ApiError::Status { status: 504, .. }
+        )
+    }
+
     /// True for a 409 "The user already exists." on create.
     pub fn is_user_exists(&self) -> bool {
         matches!(self, ApiError::Status { status: 409, error_code, .. } if error_code.as_deref() != Some("custom_domain_conflict"))

@@ -3,12 +3,14 @@
 
 pub mod client;
 pub mod error;
+pub mod pacing;
 pub mod types;
 
 use std::collections::BTreeMap;
 
 pub use client::{CallStats, Credentials, ManagementClient, TenantTarget, USER_SEARCH_LIMIT};
 pub use error::ApiError;
+pub use pacing::PacingConfig;
 pub use types::{Action, Binding, Client, Connection, User};
 
 use crate::policy::{DesiredState, VerificationMode};

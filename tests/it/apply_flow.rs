@@ -2,7 +2,7 @@
 //! email from a second apply, resends only when the policy allows, and 409 recovery.
 
 use time::Duration;
-use verifyctl::apply::{OutcomeStatus, apply_plan};
+use verifyctl::apply::{ApplyOptions, OutcomeStatus, apply_plan};
 use verifyctl::emulator::OutboxKind;
 use verifyctl::plan::ActionKind;
 use verifyctl::tenant::types::{CreateUserRequest, Profile};
@@ -46,7 +46,14 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     assert!(kinds.contains(&ActionKind::CreateUser));
     assert!(kinds.contains(&ActionKind::SendVerificationEmail));
     assert!(kinds.contains(&ActionKind::MarkEmailVerified));
-    let report = apply_plan(&client, &plan, &tenant.clock, &mut |_, _, _| {}).await;
+    let report = apply_plan(
+        &client,
+        &plan,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
     assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
 
     let outbox = tenant.emulator.outbox();
@@ -85,7 +92,14 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
         "apply then plan must be empty: {:#?}",
         again.actions
     );
-    let second = apply_plan(&client, &again, &tenant.clock, &mut |_, _, _| {}).await;
+    let second = apply_plan(
+        &client,
+        &again,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
     assert!(second.outcomes.is_empty());
     assert_eq!(
         tenant.emulator.outbox().len(),
@@ -149,7 +163,14 @@ async fn a_create_that_conflicts_finds_the_existing_user_instead_of_failing() {
         .await
         .expect("side create");
 
-    let report = apply_plan(&client, &plan, &tenant.clock, &mut |_, _, _| {}).await;
+    let report = apply_plan(
+        &client,
+        &plan,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
     assert_eq!(report.outcomes.len(), 1);
     let outcome = &report.outcomes[0];
     assert_eq!(outcome.status, OutcomeStatus::Succeeded, "{outcome:#?}");

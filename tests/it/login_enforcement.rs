@@ -3,7 +3,7 @@
 //! change shows a code diff and redeploys; dropping enforcement unbinds only verifyctl's
 //! Action; signup changes keep every other connection option; apply then plan is empty.
 
-use verifyctl::apply::{OutcomeStatus, apply_plan};
+use verifyctl::apply::{ApplyOptions, OutcomeStatus, apply_plan};
 use verifyctl::login_action;
 use verifyctl::plan::{ActionKind, Operation, Plan, login_rules};
 use verifyctl::report::{self, Format, PlanContext};
@@ -51,7 +51,14 @@ applications:
 ";
 
 async fn apply(tenant: &TestTenant, plan: &Plan) {
-    let report = apply_plan(&tenant.client(), plan, &tenant.clock, &mut |_, _, _| {}).await;
+    let report = apply_plan(
+        &tenant.client(),
+        plan,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
     assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
 }
 
@@ -224,7 +231,14 @@ async fn a_failed_build_is_a_clear_error_and_the_next_run_finishes_the_job() {
     let policy = desired(ENFORCING);
     tenant.emulator.set_action_builds_fail(true);
     let plan = tenant.plan(&policy).await;
-    let report = apply_plan(&tenant.client(), &plan, &tenant.clock, &mut |_, _, _| {}).await;
+    let report = apply_plan(
+        &tenant.client(),
+        &plan,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
     let failed: Vec<_> = report
         .outcomes
         .iter()

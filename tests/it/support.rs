@@ -96,6 +96,8 @@ impl TestTenant {
             ("AUTH0_CLIENT_ID", TEST_CLIENT_ID.to_string()),
             ("AUTH0_CLIENT_SECRET", TEST_CLIENT_SECRET.to_string()),
             ("VERIFYCTL_NOW", NOW_TEXT.to_string()),
+            // The emulator is not a shared tenant: no need for the conservative default.
+            ("VERIFYCTL_MAX_RPS", "10000".to_string()),
         ]
     }
 }

@@ -1,0 +1,441 @@
+//! Carrying out one action, and keeping every write safe to retry:
+//!
+//! - Every email send is bracketed by the ledger: intent (`pending`) first, the send, then
+//!   the confirmed record. A send Auth0 refused (4xx, or a 5xx that says it did nothing)
+//!   rolls the intent back; an unknown outcome (the answer was lost) leaves it, and the next
+//!   plan counts it as sent, so no retry or re-run sends a second email.
+//! - A create whose answer was lost, or that answers 409 (the user exists), looks the user
+//!   up: a user carrying this run's own ledger intent is ours and the onboarding email
+//!   continues; anyone else's user is re-planned from the policy carried in the action.
+//!   Nothing is ever created twice.
+//! - Generated passwords exist only inside the create request and are never logged.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::{Failure, settings};
+use crate::clock::Clock;
+use crate::plan::ledger::{Ledger, SendKind};
+use crate::plan::{
+    Action, ConnectionContext, CreateEmail, ListedUser, NewUser, Operation, replan_existing_user,
+};
+use crate::policy::checks::LEDGER_KEY;
+use crate::tenant::ManagementClient;
+use crate::tenant::types::{
+    ChangePasswordRequest, CreateUserRequest, JobIdentity, Profile, User, UserPatch,
+    VerificationEmailRequest,
+};
+
+use super::password;
+
+type Step<'a> = Pin<Box<dyn Future<Output = Result<String, Failure>> + Send + 'a>>;
+
+pub(super) struct Executor<'a> {
+    pub client: &'a ManagementClient,
+    pub clock: &'a Clock,
+}
+
+impl<'a> Executor<'a> {
+    pub fn run(&'a self, action: &'a Action) -> Step<'a> {
+        Box::pin(async move {
+            match &action.operation {
+                Operation::CreateUser {
+                    user,
+                    onboarding_email,
+                    connection_policy,
+                    user_policy,
+                } => {
+                    self.run_create(user, onboarding_email, connection_policy, user_policy)
+                        .await
+                }
+                Operation::UpdateProfile { user_id, patch } => {
+                    self.patch(user_id, patch, "updating the profile").await?;
+                    Ok(format!("updated {}", changed_fields(patch)))
+                }
+                Operation::MarkEmailVerified { user_id } => {
+                    let patch = UserPatch {
+                        email_verified: Some(true),
+                        ..UserPatch::default()
+                    };
+                    self.patch(user_id, &patch, "marking the email verified")
+                        .await?;
+                    Ok("email_verified set to true (no email sent)".into())
+                }
+                Operation::SendVerificationEmail {
+                    user_id,
+                    request,
+                    ledger,
+                } => {
+                    self.send_with_ledger(user_id, ledger, Email::Verification(request))
+                        .await
+                }
+                Operation::SendPasswordReset {
+                    user_id,
+                    request,
+                    ledger,
+                } => {
+                    self.send_with_ledger(user_id, ledger, Email::PasswordReset(request))
+                        .await
+                }
+                Operation::SetSignup {
+                    connection_id,
+                    disable_signup,
+                } => settings::set_signup(self.client, connection_id, *disable_signup).await,
+                Operation::DeployLoginAction(deployment) => {
+                    settings::deploy_login_action(self.client, deployment).await
+                }
+                Operation::UnbindLoginAction { action_id } => {
+                    settings::unbind_login_action(self.client, action_id).await
+                }
+                Operation::RecordInterruptedSend { user_id, ledger } => {
+                    self.write_ledger(user_id, ledger, "recording the interrupted send")
+                        .await?;
+                    Ok("ledger updated: the interrupted send is recorded as sent".into())
+                }
+            }
+        })
+    }
+
+    async fn patch(&self, user_id: &str, patch: &UserPatch, doing: &str) -> Result<User, Failure> {
+        self.client
+            .update_user(user_id, patch)
+            .await
+            .map_err(|e| Failure::api(doing, &e))
+    }
+
+    async fn write_ledger(
+        &self,
+        user_id: &str,
+        ledger: &Ledger,
+        doing: &str,
+    ) -> Result<User, Failure> {
+        let patch = UserPatch {
+            email_verified: None,
+            profile: Profile {
+                app_metadata: Some(ledger.app_metadata_patch()),
+                ..Profile::default()
+            },
+        };
+        self.patch(user_id, &patch, doing).await
+    }
+
+    async fn run_create(
+        &self,
+        new_user: &NewUser,
+        onboarding_email: &CreateEmail,
+        connection_policy: &ConnectionContext,
+        user_policy: &ListedUser,
+    ) -> Result<String, Failure> {
+        let now = self.clock.now();
+        let intent = match onboarding_email {
+            CreateEmail::None => None,
+            CreateEmail::VerificationWithCreate => {
+                Some(Ledger::default().with_send(SendKind::VerificationEmail, now, None))
+            }
+            CreateEmail::VerificationJob { .. } => {
+                Some(Ledger::default().with_pending(SendKind::VerificationEmail, now))
+            }
+            CreateEmail::PasswordReset { .. } => {
+                Some(Ledger::default().with_pending(SendKind::PasswordReset, now))
+            }
+        };
+        let request = create_request(new_user, intent.as_ref())?;
+        let mut attempts = 0;
+        let (created, mut detail) = loop {
+            attempts += 1;
+            match self.client.create_user(&request).await {
+                Ok(user) => {
+                    let detail = format!("created {}", user.user_id);
+                    break (user, detail);
+                }
+                Err(error) if error.is_user_exists() || error.outcome_unknown() => {
+                    // Maybe our own earlier attempt went through: look before retrying.
+                    match self.find_user(new_user).await? {
+                        Some(user) if carries_intent(&user, intent.as_ref()) => {
+                            let detail = format!(
+                                "created {} (the answer to the create was lost; found it)",
+                                user.user_id
+                            );
+                            break (user, detail);
+                        }
+                        Some(user) => {
+                            return self
+                                .bring_existing_to_policy(user, connection_policy, user_policy)
+                                .await;
+                        }
+                        None if error.outcome_unknown() && attempts < 2 => continue,
+                        None => {
+                            return Err(Failure::api(
+                                "creating the user (and users-by-email does not find it)",
+                                &error,
+                            ));
+                        }
+                    }
+                }
+                Err(error) => return Err(Failure::api("creating the user", &error)),
+            }
+        };
+        let follow_up = match onboarding_email {
+            CreateEmail::None => None,
+            CreateEmail::VerificationWithCreate => {
+                detail.push_str("; Auth0 sends the verification email");
+                None
+            }
+            CreateEmail::VerificationJob { client_id } => {
+                Some(OwnedEmail::Verification(VerificationEmailRequest {
+                    user_id: created.user_id.clone(),
+                    client_id: client_id.clone(),
+                    identity: created.identity_in(&new_user.connection).map(|identity| {
+                        JobIdentity {
+                            user_id: identity.user_id_string(),
+                            provider: identity.provider.clone(),
+                        }
+                    }),
+                }))
+            }
+            CreateEmail::PasswordReset { client_id } => {
+                Some(OwnedEmail::PasswordReset(ChangePasswordRequest {
+                    email: new_user.email.clone(),
+                    connection: new_user.connection.clone(),
+                    client_id: client_id.clone(),
+                }))
+            }
+        };
+        if let (Some(email), Some(intent)) = (follow_up, &intent) {
+            // The create call stored the intent; send, then confirm.
+            let sent = self
+                .send_after_intent(
+                    &created.user_id,
+                    &Ledger::default(),
+                    intent,
+                    email.borrow(),
+                    now,
+                )
+                .await
+                .map_err(|failure| Failure {
+                    message: format!("created {}, but {}", created.user_id, failure.message),
+                    hint: failure.hint,
+                })?;
+            detail.push_str("; ");
+            detail.push_str(&sent);
+        }
+        Ok(detail)
+    }
+
+    /// The user of `new_user`'s connection with its email, if any (immediately consistent).
+    async fn find_user(&self, new_user: &NewUser) -> Result<Option<User>, Failure> {
+        let candidates = self
+            .client
+            .users_by_email(&new_user.email)
+            .await
+            .map_err(|e| Failure::api("looking up the user after an unclear create", &e))?;
+        Ok(candidates
+            .into_iter()
+            .find(|u| u.identity_in(&new_user.connection).is_some()))
+    }
+
+    /// Someone else's user already exists: bring it to the policy from its current state.
+    async fn bring_existing_to_policy(
+        &self,
+        existing: User,
+        connection_policy: &ConnectionContext,
+        user_policy: &ListedUser,
+    ) -> Result<String, Failure> {
+        let (actions, _warnings) =
+            replan_existing_user(connection_policy, user_policy, &existing, self.clock.now());
+        let mut done = vec![format!(
+            "already existed as {} (not created again)",
+            existing.user_id
+        )];
+        for action in &actions {
+            match self.run(action).await {
+                Ok(detail) => done.push(format!("{}: {detail}", action.kind.as_str())),
+                Err(failure) => {
+                    return Err(Failure {
+                        message: format!(
+                            "{}; {}: {}",
+                            done.join("; "),
+                            action.kind.as_str(),
+                            failure.message
+                        ),
+                        hint: failure.hint,
+                    });
+                }
+            }
+        }
+        Ok(done.join("; "))
+    }
+
+    async fn send_with_ledger(
+        &self,
+        user_id: &str,
+        ledger: &Ledger,
+        email: Email<'_>,
+    ) -> Result<String, Failure> {
+        let now = self.clock.now();
+        let intent = ledger.with_pending(email.kind(), now);
+        self.write_ledger(user_id, &intent, "recording the send intent")
+            .await
+            .map_err(|f| Failure {
+                message: format!("nothing was sent: {}", f.message),
+                hint: f.hint,
+            })?;
+        self.send_after_intent(user_id, ledger, &intent, email, now)
+            .await
+    }
+
+    /// Sends the email whose intent is already stored, then confirms it in the ledger (or
+    /// rolls back to `before` when Auth0 definitely refused).
+    async fn send_after_intent(
+        &self,
+        user_id: &str,
+        before: &Ledger,
+        intent: &Ledger,
+        email: Email<'_>,
+        at: time::OffsetDateTime,
+    ) -> Result<String, Failure> {
+        let kind = email.kind();
+        let sent = match email {
+            Email::Verification(request) => self
+                .client
+                .send_verification_email(request)
+                .await
+                .map(|job| Some(job.id)),
+            Email::PasswordReset(request) => self
+                .client
+                .send_password_reset(request)
+                .await
+                .map(|()| None),
+        };
+        match sent {
+            Ok(job_id) => {
+                let what = match &job_id {
+                    Some(id) => format!("{} requested (job {id})", kind.describe()),
+                    None => format!("{} requested", kind.describe()),
+                };
+                self.write_ledger(
+                    user_id,
+                    &intent.confirm_send(kind, at, job_id),
+                    "confirming the send",
+                )
+                .await
+                .map_err(|f| Failure {
+                    message: format!(
+                        "{what}, but {}; the next plan records it as an interrupted send",
+                        f.message
+                    ),
+                    hint: f.hint,
+                })?;
+                Ok(what)
+            }
+            Err(error) if !error.outcome_unknown() => {
+                // Auth0 answered that it did not send: undo the intent.
+                let rollback = self
+                    .write_ledger(user_id, before, "rolling back the send intent")
+                    .await;
+                let mut failure = Failure::api(&format!("sending the {}", kind.describe()), &error);
+                if let Err(rollback) = rollback {
+                    failure.message.push_str(&format!(
+                        "; the intent could not be rolled back ({}) so the next plan counts it as sent",
+                        rollback.message
+                    ));
+                }
+                Err(failure)
+            }
+            Err(error) => {
+                let mut failure = Failure::api(&format!("sending the {}", kind.describe()), &error);
+                failure.message.push_str(
+                    "; the answer was lost, so it may have been sent: the ledger keeps it as pending and no second email goes out",
+                );
+                Err(failure)
+            }
+        }
+    }
+}
+
+/// One email request, borrowed.
+#[derive(Clone, Copy)]
+enum Email<'a> {
+    Verification(&'a VerificationEmailRequest),
+    PasswordReset(&'a ChangePasswordRequest),
+}
+
+impl Email<'_> {
+    fn kind(&self) -> SendKind {
+        match self {
+            Email::Verification(_) => SendKind::VerificationEmail,
+            Email::PasswordReset(_) => SendKind::PasswordReset,
+        }
+    }
+}
+
+/// One email request, owned (built during a create).
+enum OwnedEmail {
+    Verification(VerificationEmailRequest),
+    PasswordReset(ChangePasswordRequest),
+}
+
+impl OwnedEmail {
+    fn borrow(&self) -> Email<'_> {
+        match self {
+            OwnedEmail::Verification(r) => Email::Verification(r),
+            OwnedEmail::PasswordReset(r) => Email::PasswordReset(r),
+        }
+    }
+}
+
+fn create_request(
+    new_user: &NewUser,
+    ledger: Option<&Ledger>,
+) -> Result<CreateUserRequest, Failure> {
+    let password = match new_user.password_length {
+        None => None,
+        Some(length) => {
+            let local_part = new_user.email.split('@').next().unwrap_or_default();
+            let avoid: Vec<&str> = [
+                Some(local_part),
+                new_user.profile.name.as_deref(),
+                new_user.profile.given_name.as_deref(),
+                new_user.profile.family_name.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            Some(
+                password::generate_password(length as usize, &avoid)
+                    .map_err(|e| Failure::new(format!("generating the password: {e}")))?,
+            )
+        }
+    };
+    let mut profile = new_user.profile.clone();
+    if let Some(ledger) = ledger {
+        profile
+            .app_metadata
+            .get_or_insert_default()
+            .extend(ledger.app_metadata_patch());
+    }
+    Ok(CreateUserRequest {
+        connection: new_user.connection.clone(),
+        email: new_user.email.clone(),
+        password,
+        email_verified: new_user.email_verified,
+        verify_email: new_user.verify_email,
+        profile,
+    })
+}
+
+fn changed_fields(patch: &UserPatch) -> String {
+    let fields: Vec<String> = patch.profile.fields().into_iter().map(|(f, _)| f).collect();
+    fields.join(", ")
+}
+
+/// Whether `user` carries exactly the ledger this run wrote into its create request, i.e.
+/// the lost create was ours.
+fn carries_intent(user: &User, intent: Option<&Ledger>) -> bool {
+    let stored = user.app_metadata.as_ref().and_then(|m| m.get(LEDGER_KEY));
+    match (stored, intent) {
+        (Some(stored), Some(intent)) => serde_json::to_value(intent).is_ok_and(|v| &v == stored),
+        // Without a ledger there is no way to tell our create from someone else's.
+        _ => false,
+    }
+}
