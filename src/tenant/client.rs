@@ -152,6 +152,7 @@ pub struct ManagementClient {
     token: tokio::sync::Mutex<Option<CachedToken>>,
     stats: Mutex<CallStats>,
     pacer: Pacer,
+    backoff_base: Duration,
 }
 
 /// How a request may be repeated after a failure.
@@ -209,7 +210,14 @@ impl ManagementClient {
             token: tokio::sync::Mutex::new(None),
             stats: Mutex::new(CallStats::default()),
             pacer: Pacer::new(PacingConfig::UNLIMITED),
+            backoff_base: DEFAULT_BACKOFF_BASE,
         })
+    }
+
+    /// Shortens (or lengthens) the retry backoff; tests use milliseconds.
+    pub fn with_backoff_base(mut self, base: Duration) -> ManagementClient {
+        self.backoff_base = base;
+        self
     }
 
     /// Paces requests as `config` says (the default client only follows the server's
@@ -648,7 +656,7 @@ impl ManagementClient {
                             attempt = failures,
                             "transport failure; retrying"
                         );
-                        tokio::time::sleep(backoff(failures)).await;
+                        tokio::time::sleep(backoff(self.backoff_base, failures)).await;
                         continue;
                     }
                     return Err(ApiError::Transport {
@@ -691,7 +699,7 @@ impl ManagementClient {
                 failures += 1;
                 self.note_retry();
                 tracing::debug!(endpoint, %status, attempt = failures, "server error; retrying");
-                tokio::time::sleep(backoff(failures)).await;
+                tokio::time::sleep(backoff(self.backoff_base, failures)).await;
                 continue;
             }
             let text = response.text().await.map_err(|e| ApiError::Transport {
@@ -833,17 +841,20 @@ fn throttle_wait(headers: &header::HeaderMap, attempt: u32) -> Duration {
     } else if let Some(reset) = number("x-ratelimit-reset") {
         pacing::until_epoch(reset)
     } else {
-        backoff(attempt)
+        backoff(DEFAULT_BACKOFF_BASE, attempt)
     };
     wait.clamp(Duration::from_millis(100), MAX_THROTTLE_WAIT)
 }
 
-/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, 4 s (capped at 8 s), each plus up
-/// to half again at random so that concurrent retries spread out.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(5))).min(MAX_BACKOFF);
-    base + pacing::jitter(base / 2)
+/// Exponential backoff with jitter: with the default base about 0.5 s, 1 s, 2 s, 4 s (capped
+/// at 8 s), each plus up to half again at random so that concurrent retries spread out.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let delay = base.saturating_mul(1 << attempt.min(5)).min(MAX_BACKOFF);
+    delay + pacing::jitter(delay / 2)
 }
+
+/// The first backoff step is twice this.
+const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(250);
 
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 

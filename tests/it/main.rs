@@ -8,6 +8,7 @@ mod login_enforcement;
 mod paging;
 mod plan_modes;
 mod policy_errors;
+mod resilience;
 mod schema;
 mod secrets;
 mod support;

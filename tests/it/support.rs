@@ -76,6 +76,8 @@ impl TestTenant {
             },
         )
         .expect("client builds")
+        // Retries keep their shape (exponential, jittered) but take milliseconds.
+        .with_backoff_base(std::time::Duration::from_millis(5))
     }
 
     pub async fn live(&self, desired: &DesiredState) -> LiveState {
