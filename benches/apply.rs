@@ -17,7 +17,9 @@ use verifyctl::plan::{ActionKind, build_plan};
 use verifyctl::policy::{PolicySource, load_sources};
 use verifyctl::secret::Secret;
 use verifyctl::session::REQUIRED_SCOPES;
-use verifyctl::tenant::{Credentials, ManagementClient, PacingConfig, TenantTarget, read_live_state};
+use verifyctl::tenant::{
+    Credentials, ManagementClient, PacingConfig, TenantTarget, read_live_state,
+};
 
 struct Settings {
     actions: usize,
@@ -60,7 +62,9 @@ fn tenant(actions: usize) -> (TenantState, String) {
     let mut policy = String::from("connections:\n");
     let mut add_connection = |name: &str, mode: &str, policy: &mut String| {
         connections.push(json!({"id": format!("con_{:0>16}", connections.len()), "name": name, "strategy": "auth0", "options": {"passwordPolicy": "good"}}));
-        policy.push_str(&format!("  - name: {name}\n    email_verification: {mode}\n"));
+        policy.push_str(&format!(
+            "  - name: {name}\n    email_verification: {mode}\n"
+        ));
     };
     let mut next_id = 0u64;
     let mut add_users = |prefix: &str, count: usize, users: &mut Vec<serde_json::Value>| {
@@ -156,7 +160,9 @@ async fn main() {
     });
 
     let plan_started = Instant::now();
-    let live = read_live_state(&client, &desired).await.expect("live state");
+    let live = read_live_state(&client, &desired)
+        .await
+        .expect("live state");
     let plan = build_plan(&desired, &live, clock.now()).expect("plan");
     let plan_elapsed = plan_started.elapsed();
     let plan_requests = client.stats().total();
@@ -229,6 +235,9 @@ async fn main() {
     for (endpoint, count) in &report.requests.requests {
         println!("    {endpoint:<48} {count:>7}");
     }
-    println!("  peak memory (process, emulator included): {}", peak_memory());
+    println!(
+        "  peak memory (process, emulator included): {}",
+        peak_memory()
+    );
     running.shutdown().await;
 }

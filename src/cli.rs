@@ -154,6 +154,68 @@ pub struct EmulatorArgs {
     /// Write the tenant (and its outbox) back to --tenant-file when stopped with Ctrl-C.
     #[arg(long, requires = "tenant_file")]
     pub save: bool,
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// Rate limiting and faults the emulator injects, to see how clients cope.
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// Management API rate limit in requests per second (token bucket; overrides the
+    /// tenant file's `settings.rate_limit`).
+    #[arg(long, value_name = "RPS", value_parser = positive_rate)]
+    pub rate_limit: Option<f64>,
+    /// Bucket size of --rate-limit [default: one second's worth].
+    #[arg(long, value_name = "N", requires = "rate_limit")]
+    pub burst: Option<u32>,
+    /// Probability that a request is answered 500, 502 or 503 (a third each) without
+    /// being applied.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub fail_rate: f64,
+    /// Probability that a request is applied and its connection then dropped unanswered.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub drop_rate: f64,
+    /// Probability of a 429 answer (nothing applied).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub throttle_rate: f64,
+    /// Added latency per request in milliseconds: `50`, or a range `20..200`.
+    #[arg(long, value_name = "MS[..MS]", value_parser = latency)]
+    pub latency: Option<(u64, u64)>,
+    /// Apply the faults only to this route, e.g. `POST /api/v2/users` or
+    /// `PATCH /api/v2/users/{id}` [default: every route].
+    #[arg(long, value_name = "ROUTE")]
+    pub fault_route: Option<String>,
+    /// Seed for ids and fault sampling, so a run can be reproduced.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err("expected a probability between 0 and 1, e.g. 0.05".into()),
+    }
+}
+
+fn latency(text: &str) -> Result<(u64, u64), String> {
+    let parse = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{t}` is not a number of milliseconds"))
+    };
+    match text.split_once("..") {
+        Some((min, max)) => {
+            let (min, max) = (parse(min)?, parse(max)?);
+            if min > max {
+                return Err("the range's minimum is above its maximum".into());
+            }
+            Ok((min, max))
+        }
+        None => {
+            let fixed = parse(text)?;
+            Ok((fixed, fixed))
+        }
+    }
 }
 
 /// Parses arguments, runs the command and maps the result to an exit code.

@@ -7,9 +7,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
-use crate::cli::{ApplyArgs, EmulatorArgs, PlanArgs, RenderArgs, TenantArgs};
+use crate::cli::{ApplyArgs, EmulatorArgs, FaultArgs, PlanArgs, RenderArgs, TenantArgs};
 use crate::clock::{Clock, parse_timestamp};
-use crate::emulator::{Emulator, EmulatorConfig, TenantState, load_tenant_file, save_tenant_file};
+use crate::emulator::{
+    Emulator, EmulatorConfig, Fault, FaultConfig, RateLimit, RouteFilter, TenantState, Trigger,
+    load_tenant_file, save_tenant_file,
+};
 use crate::login_action;
 use crate::plan::{
     ActionKind, Operation, Plan, PlanError, Warning, WarningKind, build_plan, login_rules,
@@ -463,6 +466,64 @@ fn stdout_color() -> bool {
     )
 }
 
+/// The faults `verifyctl emulator` flags ask for.
+fn fault_config(args: &FaultArgs) -> Result<FaultConfig, CliError> {
+    let route = match &args.fault_route {
+        None => RouteFilter::All,
+        Some(text) => {
+            let (method, path) = text.trim().split_once(' ').ok_or_else(|| {
+                CliError::new(
+                    format!("--fault-route `{text}` needs a method and a path"),
+                    Some("e.g. --fault-route 'POST /api/v2/users'".into()),
+                )
+            })?;
+            RouteFilter::route(&method.to_uppercase(), path.trim())
+        }
+    };
+    let mut faults = FaultConfig::none();
+    if let Some((min, max)) = args.latency {
+        faults = faults.with(
+            route.clone(),
+            Fault::Latency {
+                min: std::time::Duration::from_millis(min),
+                max: std::time::Duration::from_millis(max),
+            },
+        );
+    }
+    if args.throttle_rate > 0.0 {
+        faults = faults.with(
+            route.clone(),
+            Fault::TooManyRequests {
+                when: Trigger::Probability(args.throttle_rate),
+            },
+        );
+    }
+    if args.fail_rate > 0.0 {
+        // The rules are tried in order: spread the rate evenly over the three statuses.
+        let third = args.fail_rate / 3.0;
+        for (index, status) in [500u16, 502, 503].into_iter().enumerate() {
+            let taken = third * index as f64;
+            let conditional = (third / (1.0 - taken)).min(1.0);
+            faults = faults.with(
+                route.clone(),
+                Fault::ServerError {
+                    status,
+                    when: Trigger::Probability(conditional),
+                },
+            );
+        }
+    }
+    if args.drop_rate > 0.0 {
+        faults = faults.with(
+            route,
+            Fault::DropAfterApply {
+                when: Trigger::Probability(args.drop_rate),
+            },
+        );
+    }
+    Ok(faults)
+}
+
 /// `verifyctl emulator`
 pub async fn emulator(args: EmulatorArgs) -> CommandResult {
     let state = match &args.tenant_file {
@@ -479,7 +540,13 @@ pub async fn emulator(args: EmulatorArgs) -> CommandResult {
         state,
         EmulatorConfig {
             clock: clock_from_env()?,
-            ..EmulatorConfig::default()
+            seed: args.faults.seed,
+            rate_limit: args.faults.rate_limit.map(|rps| RateLimit {
+                burst: args.faults.burst.unwrap_or(rps.ceil().max(1.0) as u32),
+                per_second: rps,
+            }),
+            faults: fault_config(&args.faults)?,
+            capture_bodies: false,
         },
     );
     let running = emulator

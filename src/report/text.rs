@@ -283,7 +283,13 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
         }
     }
     let failed = report.failed();
-    let headline = if failed == 0 {
+    let headline = if report.interrupted {
+        palette.yellow(&format!(
+            "Apply interrupted: {} succeeded, {failed} failed, {} not started; apply again to continue.",
+            report.succeeded(),
+            report.not_started()
+        ))
+    } else if failed == 0 {
         palette.green(&format!(
             "Apply complete: {} actions succeeded.",
             report.succeeded()
@@ -301,20 +307,17 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
         if of_kind.is_empty() {
             continue;
         }
-        let failed = of_kind
-            .iter()
-            .filter(|o| o.status == OutcomeStatus::Failed)
-            .count();
-        per_kind.push(format!(
-            "{}: {} ok{}",
-            kind.as_str(),
-            of_kind.len() - failed,
-            if failed > 0 {
-                format!(", {failed} failed")
-            } else {
-                String::new()
+        let count = |status| of_kind.iter().filter(|o| o.status == status).count();
+        let mut parts = vec![format!("{} ok", count(OutcomeStatus::Succeeded))];
+        for (status, word) in [
+            (OutcomeStatus::Failed, "failed"),
+            (OutcomeStatus::NotStarted, "not started"),
+        ] {
+            if count(status) > 0 {
+                parts.push(format!("{} {word}", count(status)));
             }
-        ));
+        }
+        per_kind.push(format!("{}: {}", kind.as_str(), parts.join(", ")));
     }
     if !per_kind.is_empty() {
         let _ = writeln!(out, "  {}", per_kind.join("; "));

@@ -308,3 +308,87 @@ fn the_readme_shows_the_action_generated_for_the_example() {
         "README.md shows an outdated login Action; paste the output of `verifyctl action render policies --tenant-file examples/tenant.yaml`"
     );
 }
+
+/// `verifyctl emulator` with fault flags: a child process serving a tenant file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_command_serves_a_tenant_file_with_limits_and_faults() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("tenant.yaml");
+    std::fs::write(
+        &file,
+        "domain: cli.test\nclients:\n  - {client_id: CliClient0000000000000000000001, name: Tool, client_secret: tool-secret, grants: [read:users, read:connections]}\nconnections:\n  - {id: con_CliDb00000000001, name: db, strategy: auth0}\n",
+    )
+    .expect("write tenant");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("verifyctl"))
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--tenant-file",
+            file.to_str().expect("utf-8"),
+            "--rate-limit",
+            "5",
+            "--burst",
+            "7",
+            "--fail-rate",
+            "1",
+            "--fault-route",
+            "GET /api/v2/users-by-email",
+            "--seed",
+            "3",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("emulator starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut first = String::new();
+    BufReader::new(stderr)
+        .read_line(&mut first)
+        .expect("banner");
+    let base = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("listening on URL")
+        .to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "CliClient0000000000000000000001"),
+            ("client_secret", "tool-secret"),
+            ("audience", "https://cli.test/api/v2/"),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON");
+    let bearer = token["access_token"].as_str().expect("a token").to_string();
+    let connections = http
+        .get(format!("{base}/api/v2/connections"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("connections");
+    assert_eq!(connections.status(), 200);
+    assert_eq!(connections.headers()["x-ratelimit-limit"], "7");
+    let faulty = http
+        .get(format!("{base}/api/v2/users-by-email?email=a%40b.example"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("users-by-email");
+    assert!(
+        [500, 502, 503].contains(&faulty.status().as_u16()),
+        "{}",
+        faulty.status()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -321,3 +321,146 @@ async fn a_killed_apply_converges_on_the_next_run() {
         assert_ne!(outcome.status, OutcomeStatus::NotStarted);
     }
 }
+
+/// Runs `verifyctl apply` as a child process, sends it `signal` once `lines` action
+/// outcomes have been printed, and returns its exit code and stdout.
+async fn apply_and_signal(
+    tenant: &TestTenant,
+    policies: &std::path::Path,
+    signal: &'static str,
+    lines: usize,
+) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("verifyctl"));
+    command
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .args([
+            "apply",
+            policies.to_str().expect("utf-8"),
+            "--auto-approve",
+            "--concurrency",
+            "1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in tenant.env() {
+        command.env(key, value);
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("verifyctl starts");
+        let pid = child.id().to_string();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut text = String::new();
+        let mut outcomes = 0;
+        let mut line = String::new();
+        while outcomes < lines {
+            line.clear();
+            if stdout.read_line(&mut line).expect("read") == 0 {
+                break;
+            }
+            if line.starts_with('[') {
+                outcomes += 1;
+            }
+            text.push_str(&line);
+        }
+        let killed = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+        text.push_str(&rest);
+        let status = child.wait().expect("verifyctl ends");
+        (status.code(), text)
+    })
+    .await
+    .expect("join")
+}
+
+fn slow_tenant_config() -> EmulatorConfig {
+    EmulatorConfig {
+        faults: FaultConfig::none().with(
+            RouteFilter::All,
+            Fault::Latency {
+                min: Duration::from_millis(15),
+                max: Duration::from_millis(25),
+            },
+        ),
+        ..EmulatorConfig::default()
+    }
+}
+
+fn busy_policy_dir() -> crate::support::PolicyDir {
+    let mut yaml = String::from(
+        "connections:\n  - name: partners\n    email_verification: required\n    verification_client: Partner Portal\n  - name: staff\n    email_verification: trusted\n",
+    );
+    yaml.push_str("users:\n");
+    for i in 0..10 {
+        yaml.push_str(&format!(
+            "  - connection: partners\n    email: new{i:02}@busy.example\n"
+        ));
+    }
+    crate::support::PolicyDir::new(&[("p.yaml", &yaml)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_apply_between_actions_and_the_next_apply_converges() {
+    let tenant = TestTenant::start_with(busy_tenant(), slow_tenant_config()).await;
+    let policies = busy_policy_dir();
+    let (code, stdout) = apply_and_signal(&tenant, policies.path(), "-INT", 5).await;
+    assert_eq!(code, Some(130), "{stdout}");
+    assert!(
+        stdout.contains("not started: the run was interrupted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    tenant.emulator.set_faults(FaultConfig::none());
+    let output = crate::support::verifyctl_async(
+        vec![
+            "apply".into(),
+            policies.path().to_str().expect("utf-8").into(),
+            "--auto-approve".into(),
+        ],
+        tenant.env(),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        crate::support::stdout(&output)
+    );
+    assert_no_duplicates(&tenant);
+    let desired = verifyctl::policy::load_dir(policies.path()).expect("policies");
+    assert!(tenant.plan(&desired).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_apply_converges_on_the_next_run() {
+    let tenant = TestTenant::start_with(busy_tenant(), slow_tenant_config()).await;
+    let policies = busy_policy_dir();
+    let (code, _) = apply_and_signal(&tenant, policies.path(), "-KILL", 5).await;
+    assert_eq!(code, None, "killed by a signal");
+    tenant.emulator.set_faults(FaultConfig::none());
+    let output = crate::support::verifyctl_async(
+        vec![
+            "apply".into(),
+            policies.path().to_str().expect("utf-8").into(),
+            "--auto-approve".into(),
+        ],
+        tenant.env(),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        crate::support::stdout(&output)
+    );
+    assert_no_duplicates(&tenant);
+    let desired = verifyctl::policy::load_dir(policies.path()).expect("policies");
+    assert!(tenant.plan(&desired).await.is_empty());
+}
