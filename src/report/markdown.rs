@@ -738,6 +738,32 @@ mod tests {
     }
 
     #[test]
+    fn escaping_keeps_addresses_maskable() {
+        let tricky = "o'neil|x_y*z@x.example";
+        let mut action = mark_verified("db", tricky, "auth0|1");
+        action.reason = format!("user {tricky} <b>is</b> listed | twice");
+        action.changes[0].field = format!("email {tricky}");
+        action.changes[0].after = Some(json!(tricky));
+        let plan = Plan {
+            actions: vec![action],
+            warnings: vec![],
+        };
+        let text = render_plan(&plan, &context());
+        assert!(text.contains("`o'neil|x_y*z@x.example (auth0|1)`"));
+        assert!(text.contains(
+            "reason: user o'neil\\|x\\_y\\*z@x.example \\<b\\>is\\</b\\> listed \\| twice"
+        ));
+        assert!(text.contains(
+            "| `email o'neil\\|x_y*z@x.example` | `false` | `\"o'neil\\|x_y*z@x.example\"` |"
+        ));
+        let masked = mask_emails(&text);
+        for piece in ["neil", "x_y", "y*z", "y\\*z"] {
+            assert!(!masked.contains(piece), "{piece} in {masked}");
+        }
+        assert_eq!(masked.matches("o***@x.example").count(), 4, "{masked}");
+    }
+
+    #[test]
     fn allocation_is_fair() {
         // Small sections whole, the big ones share what is left equally.
         assert_eq!(
