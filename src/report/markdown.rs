@@ -23,8 +23,8 @@
 //! actions are shown, and each section lists as many of its actions as fit (in plan order)
 //! and ends with "… and N more actions not shown". Space is shared fairly between sections:
 //! sections that fit in an equal share are shown whole, the others split what is left
-//! equally, and any remainder goes to the next actions, one section at a time. Elements (an action with
-//! its table and diff blocks) are never cut.
+//! equally, and any remainder goes to their next actions, one section at a time. Elements
+//! (an action with its table and diff blocks) are never cut.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
