@@ -127,6 +127,33 @@ impl Diagnostics {
         out
     }
 
+    /// GitHub Actions workflow commands, one line per problem, which GitHub shows as
+    /// annotations on the pull request's files:
+    /// `::error file=PATH,line=L,col=C::MESSAGE (hint: HINT)`. `line`/`col` are left out
+    /// when the problem concerns the whole file; related places follow the message as
+    /// `note:` lines (escaped newlines, so still one line). Values are escaped as GitHub's
+    /// workflow-command parser expects: `%`, `\r` and `\n` in the message, and also `:` and
+    /// `,` in properties.
+    pub fn render_github(&self) -> String {
+        let mut out = String::new();
+        for diagnostic in &self.items {
+            let origin = &diagnostic.origin;
+            let mut properties = format!("file={}", escape_property(&origin.file));
+            if let Some(loc) = origin.loc {
+                let _ = write!(properties, ",line={},col={}", loc.line, loc.column);
+            }
+            let mut message = diagnostic.message.clone();
+            if let Some(hint) = &diagnostic.hint {
+                let _ = write!(message, " (hint: {hint})");
+            }
+            for (note, origin) in &diagnostic.related {
+                let _ = write!(message, "\nnote: {note} at {origin}");
+            }
+            let _ = writeln!(out, "::error {properties}::{}", escape_data(&message));
+        }
+        out
+    }
+
     fn render_one(&self, out: &mut String, diagnostic: &Diagnostic) {
         let _ = writeln!(out, "error: {}", diagnostic.message);
         let _ = writeln!(out, "  --> {}", diagnostic.origin);
@@ -158,6 +185,18 @@ impl Diagnostics {
     }
 }
 
+/// Escapes a workflow command's message (GitHub's `escapeData`).
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value (GitHub's `escapeProperty`).
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render_human())
@@ -169,6 +208,46 @@ impl std::error::Error for Diagnostics {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_escapes_messages_and_properties() {
+        assert_eq!(
+            escape_data("100% sure\r\nnext: a,b"),
+            "100%25 sure%0D%0Anext: a,b"
+        );
+        assert_eq!(
+            escape_property("dir,x/a:b%\n.yaml"),
+            "dir%2Cx/a%3Ab%25%0A.yaml"
+        );
+    }
+
+    #[test]
+    fn github_annotations_one_line_per_problem() {
+        let file: Arc<str> = Arc::from("policies/odd, name: 100%.yaml");
+        let other: Arc<str> = Arc::from("policies/b.yaml");
+        let diagnostics = Diagnostics::from_items(vec![
+            Diagnostic::new(
+                "user `a@b.example` listed twice",
+                Origin::at(&file, Loc { line: 3, column: 7 }),
+            )
+            .with_related(
+                "first listed",
+                Origin::at(&other, Loc { line: 2, column: 5 }),
+            )
+            .with_hint("remove one: 50% of them\nis enough"),
+            Diagnostic::new("YAML: did not find expected node", Origin::file(&other)),
+        ]);
+        assert_eq!(
+            diagnostics.render_github(),
+            "::error file=policies/odd%2C name%3A 100%25.yaml,line=3,col=7::user `a@b.example` listed twice (hint: remove one: 50%25 of them%0Ais enough)%0Anote: first listed at policies/b.yaml:2:5\n\
+             ::error file=policies/b.yaml::YAML: did not find expected node\n"
+        );
+    }
+
+    #[test]
+    fn github_annotations_of_nothing_are_empty() {
+        assert_eq!(Diagnostics::default().render_github(), "");
+    }
 
     #[test]
     fn renders_location_snippet_caret_notes_and_hint() {

@@ -2,6 +2,8 @@
 //! into text. Rendering is deterministic: the same plan gives the same bytes.
 
 pub mod json;
+pub mod markdown;
+pub mod mask;
 pub mod text;
 
 use crate::plan::Plan;

@@ -8,6 +8,7 @@ mod login_enforcement;
 mod paging;
 mod plan_modes;
 mod policy_errors;
+mod pr_outputs;
 mod resilience;
 mod schema;
 mod secrets;
