@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
-use crate::report::Format;
+use crate::report::{ApplyFormat, Format};
 
 /// Reconcile email-verification policy for Auth0 tenants from YAML files.
 ///
@@ -30,11 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check policy files offline: syntax, types, unknown keys, emails, duplicates.
-    Validate {
-        /// Directory of policy files (*.yaml, *.yml).
-        #[arg(default_value = "policies")]
-        policy_dir: PathBuf,
-    },
+    Validate(ValidateArgs),
     /// Show what apply would change in the tenant.
     Plan(PlanArgs),
     /// Make the tenant match the policies.
@@ -46,6 +42,41 @@ pub enum Command {
     Action(ActionCommand),
     /// Serve the built-in Auth0 Management API emulator.
     Emulator(EmulatorArgs),
+    /// Print a shell completion script (e.g. `verifyctl completions bash > /etc/bash_completion.d/verifyctl`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Directory of policy files (*.yaml, *.yml).
+    #[arg(default_value = "policies")]
+    pub policy_dir: PathBuf,
+    /// How to report problems.
+    #[arg(long, value_enum, default_value_t = DiagnosticsFormat::Human)]
+    pub format: DiagnosticsFormat,
+}
+
+/// How `validate` reports problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagnosticsFormat {
+    /// file:line:col, a source snippet and a hint per problem.
+    Human,
+    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`).
+    Github,
+}
+
+/// Which part of the policies a plan covers.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Only this connection (repeatable); the plan says it is partial.
+    #[arg(long = "connection", value_name = "NAME")]
+    pub connections: Vec<String>,
+    /// Only the user with this email (repeatable); the plan says it is partial.
+    #[arg(long = "user", value_name = "EMAIL")]
+    pub users: Vec<String>,
 }
 
 /// How to reach the tenant.
@@ -104,6 +135,14 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none (1 on errors).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to FILE, for `apply --plan FILE` (JSON, no secrets).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Mask the local part of every email address in the output (a***@example.com).
+    #[arg(long)]
+    pub mask_emails: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -117,8 +156,17 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub auto_approve: bool,
     /// Output format of the plan and the apply report.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub format: ApplyFormat,
+    /// Apply exactly this saved plan (from `plan --out`); refused when the policies or the
+    /// tenant changed since. POLICY_DIR is then only used to check the policies.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["connections", "users"])]
+    pub plan: Option<PathBuf>,
+    /// Mask the local part of every email address in the output.
+    #[arg(long)]
+    pub mask_emails: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Users (and other targets) worked on at once; one target's actions stay in order.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -236,7 +284,8 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Validate { policy_dir } => commands::validate(&policy_dir),
+            Command::Validate(args) => commands::validate(&args),
+            Command::Completions { shell } => commands::completions(shell),
             Command::Plan(args) => commands::plan(args).await,
             Command::Apply(args) => commands::apply(args).await,
             Command::Schema => commands::schema(),

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod report;
+pub mod saved;
 pub mod secret;
 pub mod session;
 pub mod tenant;

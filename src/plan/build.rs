@@ -27,7 +27,9 @@ pub fn build_plan(
     for context in &resolved.connections {
         let spec = &desired.connections[&context.name];
         let connection = &live.connections[&context.name];
-        signup::plan_signup(spec, connection, &mut actions, &mut warnings);
+        if !live.scope.by_user() {
+            signup::plan_signup(spec, connection, &mut actions, &mut warnings);
+        }
         if let Some(users) = live.users.get(&context.name) {
             plan_users(context, desired, users, now, &mut actions, &mut warnings);
         }
@@ -38,6 +40,7 @@ pub fn build_plan(
     Ok(Plan {
         actions,
         warnings: warnings.finish(),
+        scope: (!live.scope.is_full()).then(|| live.scope.clone()),
     })
 }
 
@@ -57,7 +60,7 @@ pub(super) struct ResolvedApplication {
 /// A policy connection joined with its live counterpart: everything the per-user rules
 /// need to know about the connection. Also carried inside a create action, so that `apply`
 /// can re-plan a user that turns out to exist already (a 409 on create).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConnectionContext {
     pub name: String,
     pub strategy: String,

@@ -27,7 +27,19 @@ use crate::policy::checks::LEDGER_KEY;
 pub const LEDGER_VERSION: u32 = 1;
 
 /// The two kinds of email verifyctl sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SendKind {
     VerificationEmail,
@@ -44,7 +56,7 @@ impl SendKind {
 }
 
 /// The ledger of one user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Ledger {
     #[serde(default = "current_version")]
     pub v: u32,
@@ -61,7 +73,7 @@ fn current_version() -> u32 {
 }
 
 /// Sends of one kind so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SendRecord {
     pub count: u32,
     pub first_sent_at: String,
@@ -71,7 +83,7 @@ pub struct SendRecord {
 }
 
 /// A send that was started and not confirmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PendingSend {
     pub kind: SendKind,
     pub started_at: String,

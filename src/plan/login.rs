@@ -109,6 +109,7 @@ pub(super) fn plan_login(
     let rules = rules(desired, resolved);
     let (action, bindings) = match live {
         LiveLogin::Read { action, bindings } => (action.as_deref(), bindings),
+        LiveLogin::NotInScope => return,
         LiveLogin::Unknown => {
             warnings.note(
                 None,

@@ -9,6 +9,7 @@
 mod build;
 pub mod ledger;
 mod login;
+pub mod scope;
 mod signup;
 #[cfg(test)]
 mod tests;
@@ -21,15 +22,19 @@ use serde_json::Value;
 pub use build::{ConnectionContext, build_plan};
 pub use ledger::{Ledger, SendKind};
 pub use login::{login_rules, login_rules_offline};
+pub use scope::Scope;
 pub use users::{ListedUser, replan_existing_user};
 
 use crate::tenant::types::{ChangePasswordRequest, Profile, UserPatch, VerificationEmailRequest};
 
 /// Everything a plan run found: the actions to take and what the user should know.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     pub actions: Vec<Action>,
     pub warnings: Vec<Warning>,
+    /// Set when the plan covers only part of the policies (`--connection`, `--user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 impl Plan {
@@ -52,7 +57,19 @@ impl Plan {
 }
 
 /// What kind of change an action makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     SetSignup,
@@ -118,7 +135,7 @@ impl ActionKind {
 }
 
 /// One change to the tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Action {
     pub kind: ActionKind,
     pub target: Target,
@@ -138,7 +155,7 @@ impl Action {
 }
 
 /// What an action changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
     /// A user of a connection (without `user_id` when it does not exist yet).
@@ -223,7 +240,7 @@ pub(crate) fn sort_actions(actions: &mut [Action]) {
 }
 
 /// One field's value before and after the action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldChange {
     /// `name`, `email_verified`, `user_metadata.team`, …
     pub field: String,
@@ -234,7 +251,7 @@ pub struct FieldChange {
 }
 
 /// What `apply` sends for an action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Operation {
     /// `POST /api/v2/users`, then an optional first email.
@@ -276,7 +293,7 @@ pub enum Operation {
 }
 
 /// What deploying the login Action takes, decided against the tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginActionDeployment {
     pub name: String,
     pub code: String,
@@ -295,7 +312,7 @@ pub struct LoginActionDeployment {
 }
 
 /// The user to create (everything but the password, generated at apply time).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewUser {
     pub connection: String,
     pub email: String,
@@ -311,7 +328,7 @@ pub struct NewUser {
 }
 
 /// The first email of a created user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CreateEmail {
     /// No email.
@@ -389,7 +406,7 @@ impl LoginActionDeployment {
 }
 
 /// Something the user should know that is not an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Warning {
     pub kind: WarningKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -405,7 +422,19 @@ pub struct Warning {
 /// How many users a warning names before it only counts them.
 pub const WARNING_EXAMPLES: usize = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
     /// The identity provider controls `email_verified`; the API cannot set it.

@@ -23,7 +23,7 @@ use crate::tenant::types::{
 };
 
 /// The policy of one listed user, as the per-user rules need it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ListedUser {
     pub mode: VerificationMode,
     pub mode_overridden: bool,

@@ -255,6 +255,9 @@ fn render_title(plan: &Plan, context: &PlanContext) -> String {
         code_span(&tenant, false)
     );
     let _ = writeln!(out, "**{}**\n", prose(&summary_line(plan)));
+    if let Some(scope) = &plan.scope {
+        let _ = writeln!(out, "> [!NOTE]\n> {}\n", prose(&scope.describe()));
+    }
     out
 }
 
@@ -685,6 +688,7 @@ mod tests {
         Plan {
             actions,
             warnings: vec![],
+            scope: None,
         }
     }
 
@@ -747,6 +751,7 @@ mod tests {
         let plan = Plan {
             actions: vec![action],
             warnings: vec![],
+            scope: None,
         };
         let text = render_plan(&plan, &context());
         assert!(text.contains("`o'neil|x_y*z@x.example (auth0|1)`"));

@@ -8,12 +8,23 @@ pub mod text;
 
 use crate::plan::Plan;
 
-/// Output formats of `plan` and `apply`.
+/// Output formats of `plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Human-readable, Terraform-like.
     Text,
-    /// A versioned JSON document for machines.
+    /// A versioned JSON document for machines (schemas/plan.schema.json).
+    Json,
+    /// A pull-request comment (GitHub/GitLab), under 65,000 characters.
+    Markdown,
+}
+
+/// Output formats of `apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApplyFormat {
+    /// The plan, each action's outcome as it ends, and a summary.
+    Text,
+    /// One JSON document with every outcome and the request figures.
     Json,
 }
 
@@ -31,5 +42,6 @@ pub fn render_plan(plan: &Plan, context: &PlanContext, format: Format, color: bo
     match format {
         Format::Text => text::render_plan(plan, context, color),
         Format::Json => json::render_plan(plan, context),
+        Format::Markdown => markdown::render_plan(plan, context),
     }
 }

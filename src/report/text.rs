@@ -50,6 +50,13 @@ pub fn render_plan(plan: &Plan, context: &PlanContext, color: bool) -> String {
         "{}",
         palette.bold(&format!("verifyctl plan for {}", context.tenant))
     );
+    if let Some(scope) = &plan.scope {
+        let _ = writeln!(
+            out,
+            "{}",
+            palette.yellow(&format!("({})", scope.describe()))
+        );
+    }
     let mut current_group: Option<String> = None;
     for action in &plan.actions {
         let group = group_title(&action.target);

@@ -13,6 +13,7 @@ pub use error::ApiError;
 pub use pacing::PacingConfig;
 pub use types::{Action, Binding, Client, Connection, User};
 
+use crate::plan::Scope;
 use crate::policy::{DesiredState, VerificationMode};
 
 /// What the plan compares the policies with.
@@ -26,6 +27,8 @@ pub struct LiveState {
     pub users: BTreeMap<String, Vec<User>>,
     /// The login Action's state in the tenant.
     pub login: LiveLogin,
+    /// What was read (everything, unless the plan is targeted).
+    pub scope: Scope,
 }
 
 /// verifyctl's post-login Action as the tenant has it.
@@ -39,6 +42,8 @@ pub enum LiveLogin {
     /// Not read: no policy needs the Action and the credentials may not read Actions.
     #[default]
     Unknown,
+    /// Not read: the plan is restricted to some connections or users.
+    NotInScope,
 }
 
 impl LiveState {
@@ -57,6 +62,17 @@ pub async fn read_live_state(
     client: &ManagementClient,
     desired: &DesiredState,
 ) -> Result<LiveState, ApiError> {
+    read_live_state_in(client, desired, &Scope::default()).await
+}
+
+/// [`read_live_state`] for a targeted plan: `desired` is already restricted to `scope`;
+/// with users in scope, only they are read (users-by-email, one request each) and the login
+/// Action is not read at all.
+pub async fn read_live_state_in(
+    client: &ManagementClient,
+    desired: &DesiredState,
+    scope: &Scope,
+) -> Result<LiveState, ApiError> {
     let connections: BTreeMap<String, Connection> = client
         .list_connections()
         .await?
@@ -73,7 +89,11 @@ pub async fn read_live_state(
     } else {
         Vec::new()
     };
-    let login = read_login(client, desired).await?;
+    let login = if scope.is_full() {
+        read_login(client, desired).await?
+    } else {
+        LiveLogin::NotInScope
+    };
     let mut users = BTreeMap::new();
     for (name, spec) in &desired.connections {
         if !connections.contains_key(name) {
@@ -83,7 +103,11 @@ pub async fn read_live_state(
         if spec.mode == VerificationMode::Off && !has_listed_users {
             continue;
         }
-        let list = client.users_of_connection(name).await?;
+        let list = if scope.by_user() {
+            users_by_emails(client, name, &scope.users).await?
+        } else {
+            client.users_of_connection(name).await?
+        };
         users.insert(name.clone(), list);
     }
     Ok(LiveState {
@@ -91,7 +115,27 @@ pub async fn read_live_state(
         clients,
         users,
         login,
+        scope: scope.clone(),
     })
+}
+
+/// The users of `connection` with one of `emails`.
+async fn users_by_emails(
+    client: &ManagementClient,
+    connection: &str,
+    emails: &std::collections::BTreeSet<String>,
+) -> Result<Vec<User>, ApiError> {
+    let mut users = Vec::new();
+    for email in emails {
+        users.extend(
+            client
+                .users_by_email(email)
+                .await?
+                .into_iter()
+                .filter(|u| u.identity_in(connection).is_some()),
+        );
+    }
+    Ok(users)
 }
 
 /// Reads verifyctl's Action and the post-login bindings. When no policy needs the Action,

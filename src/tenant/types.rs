@@ -123,7 +123,7 @@ pub struct Job {
 
 /// The profile fields verifyctl can own: root name fields and top-level metadata keys
 /// (Auth0 shallow-merges metadata on PATCH, so a partial object changes only its keys).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -206,7 +206,7 @@ pub struct CreateUserRequest {
 
 /// Body of `PATCH /api/v2/users/{id}`; only set fields are sent. Metadata objects are
 /// shallow-merged by Auth0 (a `null` value deletes a key).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
@@ -215,7 +215,7 @@ pub struct UserPatch {
 }
 
 /// Body of `POST /api/v2/jobs/verification-email`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerificationEmailRequest {
     pub user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,14 +225,14 @@ pub struct VerificationEmailRequest {
 }
 
 /// The `identity` of a verification-email job (needed for social and linked identities).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobIdentity {
     pub user_id: String,
     pub provider: String,
 }
 
 /// Body of `POST /dbconnections/change_password` (Authentication API).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangePasswordRequest {
     pub email: String,
     pub connection: String,

@@ -232,6 +232,7 @@ fn ten_thousand_action_plan() -> Plan {
     });
     Plan {
         actions,
+        scope: None,
         warnings: vec![Warning {
             kind: WarningKind::BlockedUsers,
             connection: Some("partners".into()),

@@ -1,0 +1,291 @@
+//! `verifyctl apply`: plan afresh (or load a saved plan and check it is still current),
+//! confirm, execute with progress, report. Ctrl-C/SIGTERM stop it between actions.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use super::{
+    CliError, CommandResult, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, clock_from_env, emit,
+    emulator_config, make_plan, pace, stdout_color, tenant_source,
+};
+use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
+use crate::cli::ApplyArgs;
+use crate::clock::Clock;
+use crate::plan::{Plan, Scope};
+use crate::policy::{self, DesiredState};
+use crate::progress::Progress;
+use crate::report::json::{FORMAT_VERSION, PlanDocument};
+use crate::report::mask::mask_emails;
+use crate::report::{self, ApplyFormat, Format, PlanContext};
+use crate::saved::{live_changes, observe, policy_changes, policy_digest};
+use crate::session::TenantSession;
+use crate::tenant::read_live_state_in;
+
+/// `verifyctl apply`
+pub async fn apply(args: ApplyArgs) -> CommandResult {
+    let interactive = std::io::stdin().is_terminal();
+    if !args.auto_approve && !interactive {
+        return Err(CliError::new(
+            "apply needs confirmation, but stdin is not a terminal",
+            Some("review the plan, then run `verifyctl apply --auto-approve` (as CI does)".into()),
+        ));
+    }
+    let saved = args.plan.as_deref().map(read_saved_plan).transpose()?;
+    let desired = policy::load_dir(&args.policy_dir)?;
+    if let Some(document) = &saved {
+        check_policies(document, &desired)?;
+    }
+    let clock = clock_from_env()?;
+    let source = tenant_source(&args.tenant)?;
+    let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
+    let planned = match &saved {
+        Some(document) => saved_plan(&session, &desired, document).await,
+        None => {
+            let scope = Scope::new(&args.target.connections, &args.target.users);
+            make_plan(&session, &desired, &scope, &clock)
+                .await
+                .map(|(plan, context, _)| (plan, context))
+        }
+    };
+    let result = match planned {
+        Ok((plan, context)) => execute(&session, &plan, &context, &clock, &args).await,
+        Err(error) => Err(error),
+    };
+    // The tenant file changed as soon as one action ran: write it back whatever happened.
+    let wrote = session.close(true).await;
+    let code = result?;
+    wrote?;
+    Ok(code)
+}
+
+/// Reads a file written by `plan --out`.
+fn read_saved_plan(path: &Path) -> Result<PlanDocument, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), None))?;
+    let document: PlanDocument = serde_json::from_str(&text).map_err(|e| {
+        CliError::new(
+            format!("{} is not a verifyctl plan file: {e}", path.display()),
+            Some("write one with `verifyctl plan --out plan.json`".into()),
+        )
+    })?;
+    if document.format_version != FORMAT_VERSION {
+        return Err(CliError::new(
+            format!(
+                "{} has plan format {}, this verifyctl reads {FORMAT_VERSION}",
+                path.display(),
+                document.format_version
+            ),
+            Some("plan again with this verifyctl".into()),
+        ));
+    }
+    if document.saved.is_none() || document.to_plan().is_none() {
+        return Err(CliError::new(
+            format!("{} is a JSON plan report, not a saved plan", path.display()),
+            Some("save plans with `verifyctl plan --out plan.json` (not `--format json`)".into()),
+        ));
+    }
+    Ok(document)
+}
+
+fn refuse(what: &str, changes: &[String]) -> CliError {
+    let mut text = format!("error: the saved plan is out of date ({what}); nothing was changed\n");
+    for change in changes {
+        text.push_str(&format!("  - {change}\n"));
+    }
+    text.push_str(
+        "  hint: plan again (`verifyctl plan --out plan.json`), review the new plan, and apply that\n",
+    );
+    CliError(text)
+}
+
+fn check_policies(document: &PlanDocument, desired: &DesiredState) -> Result<(), CliError> {
+    let Some(saved) = &document.saved else {
+        return Ok(());
+    };
+    let changes = policy_changes(&saved.policies, &policy_digest(desired));
+    if changes.is_empty() {
+        Ok(())
+    } else {
+        Err(refuse("the policies changed since it was made", &changes))
+    }
+}
+
+/// The saved plan, after checking that the tenant is the one it was made for and that
+/// nothing its actions depend on moved since.
+async fn saved_plan(
+    session: &TenantSession,
+    desired: &DesiredState,
+    document: &PlanDocument,
+) -> Result<(Plan, PlanContext), CliError> {
+    let (Some(plan), Some(saved)) = (document.to_plan(), &document.saved) else {
+        return Err(CliError::new("the saved plan has no operations", None));
+    };
+    if session.label() != document.tenant {
+        return Err(refuse(
+            "it is for another tenant",
+            &[format!(
+                "it was made for {}, this is {}",
+                document.tenant,
+                session.label()
+            )],
+        ));
+    }
+    let scope = plan.scope.clone().unwrap_or_default();
+    let restricted = scope
+        .restrict(desired)
+        .map_err(|message| CliError::new(message, None))?;
+    let before = session.client().stats().total();
+    let live = read_live_state_in(session.client(), &restricted, &scope).await?;
+    let changes = live_changes(&saved.observed, &observe(&plan, &live));
+    if !changes.is_empty() {
+        return Err(refuse("the tenant changed since it was made", &changes));
+    }
+    let context = PlanContext {
+        tenant: document.tenant.clone(),
+        requests: session.client().stats().total() - before,
+    };
+    Ok((plan, context))
+}
+
+async fn execute(
+    session: &TenantSession,
+    plan: &Plan,
+    context: &PlanContext,
+    clock: &Clock,
+    args: &ApplyArgs,
+) -> CommandResult {
+    let mask = args.mask_emails;
+    let color = stdout_color() && !mask;
+    let text = args.format == ApplyFormat::Text;
+    if text {
+        emit(
+            &report::render_plan(plan, context, Format::Text, color),
+            mask,
+        );
+    }
+    if plan.is_empty() {
+        if !text {
+            emit(
+                &report::render_plan(plan, context, Format::Json, false),
+                mask,
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    if !args.auto_approve && !confirm(plan, session.label())? {
+        return Err(CliError::new("apply cancelled; nothing was changed", None));
+    }
+    if text {
+        println!();
+    }
+    let cancellation = Cancellation::default();
+    let signals = tokio::spawn(stop_on_signals(cancellation.clone()));
+    let options = ApplyOptions {
+        concurrency: usize::from(args.concurrency),
+        cancellation: cancellation.clone(),
+    };
+    let mut progress = Progress::new(plan.actions.len(), !args.no_progress);
+    let mut on_outcome = |done: usize, total: usize, outcome: &ActionOutcome| {
+        if text {
+            let mark = match outcome.status {
+                OutcomeStatus::Succeeded => "✓",
+                OutcomeStatus::Failed => "✗",
+                OutcomeStatus::NotStarted => "·",
+            };
+            let mut line = format!(
+                "[{done}/{total}] {mark} {} {}: {}",
+                outcome.kind.as_str(),
+                outcome.target,
+                outcome.detail
+            );
+            if let Some(hint) = &outcome.hint
+                && outcome.status == OutcomeStatus::Failed
+            {
+                line.push_str(&format!("\n        hint: {hint}"));
+            }
+            progress.println(&if mask { mask_emails(&line) } else { line });
+        }
+        progress.advance(done, total, outcome.status == OutcomeStatus::Failed);
+    };
+    let report = apply_plan(session.client(), plan, clock, &options, &mut on_outcome).await;
+    signals.abort();
+    progress.finish();
+    match args.format {
+        ApplyFormat::Text => {
+            let rendered = report::text::render_apply(&report, color);
+            // Outcomes were streamed above; print only the summary block.
+            let summary = rendered
+                .split_once("\n\n")
+                .map_or(rendered.as_str(), |(_, summary)| summary);
+            emit(&format!("\n{summary}"), mask);
+        }
+        ApplyFormat::Json => emit(&report::json::render_apply(&report), mask),
+    }
+    if report.interrupted {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if report.failed() > 0 {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
+
+/// The first Ctrl-C or SIGTERM stops the run between actions (in-flight ones finish); a
+/// second one exits at once.
+async fn stop_on_signals(cancellation: Cancellation) {
+    let mut signals = 0;
+    loop {
+        if !wait_for_signal().await {
+            return;
+        }
+        signals += 1;
+        if signals == 1 {
+            cancellation.cancel();
+            eprintln!(
+                "\nstopping: no new actions start, the ones in flight finish (press Ctrl-C again to quit at once; apply again later to continue)"
+            );
+        } else {
+            eprintln!("quitting at once; run plan to see what is left");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; false when signals cannot be watched.
+async fn wait_for_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return false;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => true,
+            _ = terminate.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+fn confirm(plan: &Plan, tenant: &str) -> Result<bool, CliError> {
+    let mut stderr = std::io::stderr();
+    let _ = write!(
+        stderr,
+        "\nApply these {} actions to {tenant}?\n  Only 'yes' will be accepted: ",
+        plan.actions.len()
+    );
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::new(format!("cannot read the answer: {e}"), None))?;
+    Ok(answer.trim() == "yes")
+}

@@ -1,0 +1,236 @@
+//! What each subcommand does, composed from the library layers: load policies, open a
+//! tenant session, read the live state, plan, render, apply. Data goes to stdout; prompts,
+//! progress and errors to stderr. Each command returns the process exit code. One module
+//! per command, like cargo's `commands/*`; this one holds what they share.
+
+mod action;
+mod apply;
+mod emulator;
+mod plan;
+mod validate;
+
+use std::fmt;
+
+pub use action::render_action;
+pub use apply::apply;
+pub use emulator::emulator;
+pub use plan::plan;
+pub use validate::{completions, schema, validate};
+
+use crate::cli::TenantArgs;
+use crate::clock::{Clock, parse_timestamp};
+use crate::emulator::EmulatorConfig;
+use crate::login_action;
+use crate::plan::{
+    ActionKind, Operation, Plan, PlanError, Scope, Warning, WarningKind, build_plan,
+};
+use crate::policy::{DesiredState, Diagnostics};
+use crate::report::PlanContext;
+use crate::report::mask::mask_emails;
+use crate::secret::Secret;
+use crate::session::{Pace, SessionError, TenantSession, TenantSource};
+use crate::tenant::{ApiError, Credentials, LiveState, read_live_state_in};
+
+/// Exit code for success (and "no changes" with `--detailed-exitcode`).
+pub const EXIT_OK: u8 = 0;
+/// Exit code for errors and failed actions.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code for "changes present" with `--detailed-exitcode`.
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code of an apply stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// An error already rendered for the terminal (`error: …` lines, with hints).
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl CliError {
+    fn new(message: impl fmt::Display, hint: Option<String>) -> CliError {
+        let mut text = format!("error: {message}\n");
+        if let Some(hint) = hint {
+            text.push_str(&format!("  hint: {hint}\n"));
+        }
+        CliError(text)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Diagnostics> for CliError {
+    fn from(diagnostics: Diagnostics) -> CliError {
+        CliError(diagnostics.render_human())
+    }
+}
+
+impl From<ApiError> for CliError {
+    fn from(error: ApiError) -> CliError {
+        let hint = error.hint();
+        CliError::new(error, hint)
+    }
+}
+
+impl From<SessionError> for CliError {
+    fn from(error: SessionError) -> CliError {
+        match error {
+            SessionError::Api(error) => error.into(),
+            other => CliError::new(other, None),
+        }
+    }
+}
+
+pub(super) fn plan_errors(errors: Vec<PlanError>) -> CliError {
+    let mut text = String::new();
+    for error in &errors {
+        text.push_str(&format!(
+            "error: {}\n  --> {}\n  hint: {}\n\n",
+            error.message, error.origin, error.hint
+        ));
+    }
+    text.push_str(&format!(
+        "error: the policies do not match the tenant ({} problem{}); nothing was changed\n",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+    CliError(text)
+}
+
+pub type CommandResult = Result<u8, CliError>;
+
+/// Reads the live state and plans. Errors carry everything the user needs.
+pub(super) async fn make_plan(
+    session: &TenantSession,
+    desired: &DesiredState,
+    scope: &Scope,
+    clock: &Clock,
+) -> Result<(Plan, PlanContext, LiveState), CliError> {
+    let before = session.client().stats().total();
+    let restricted = scope.restrict(desired).map_err(|message| {
+        CliError::new(message, Some("name connections the policies define".into()))
+    })?;
+    let live = read_live_state_in(session.client(), &restricted, scope).await?;
+    let requests = session.client().stats().total() - before;
+    let mut plan = build_plan(&restricted, &live, clock.now()).map_err(plan_errors)?;
+    warn_about_missing_action_secrets(&mut plan);
+    Ok((
+        plan,
+        PlanContext {
+            tenant: session.label().to_string(),
+            requests,
+        },
+        live,
+    ))
+}
+
+/// The one plan check that depends on the environment: a login Action that re-sends emails
+/// needs its credentials at apply time.
+fn warn_about_missing_action_secrets(plan: &mut Plan) {
+    let needs_secrets = plan.actions.iter().any(|action| {
+        action.kind == ActionKind::DeployLoginAction
+            && matches!(&action.operation, Operation::DeployLoginAction(d) if !d.secret_names.is_empty())
+    });
+    let missing: Vec<&str> = [
+        login_action::ENV_ACTION_CLIENT_ID,
+        login_action::ENV_ACTION_CLIENT_SECRET,
+    ]
+    .into_iter()
+    .filter(|variable| std::env::var(variable).map_or(true, |v| v.is_empty()))
+    .collect();
+    if needs_secrets && !missing.is_empty() {
+        plan.warnings.push(Warning {
+            kind: WarningKind::ActionSecretsMissing,
+            connection: None,
+            message: format!(
+                "the login Action re-sends verification emails with its own Management API credentials, but {} {} not set here; apply will fail that action until {} set",
+                missing.join(" and "),
+                if missing.len() == 1 { "is" } else { "are" },
+                if missing.len() == 1 { "it is" } else { "they are" }
+            ),
+            users: Vec::new(),
+            user_count: 0,
+        });
+    }
+}
+
+pub(super) fn pace(args: &TenantArgs) -> Pace {
+    Pace {
+        max_rps: args.max_rps,
+        rate_share: args.rate_share,
+    }
+}
+
+pub(super) fn tenant_source(args: &TenantArgs) -> Result<TenantSource, CliError> {
+    if let Some(file) = &args.tenant_file {
+        return Ok(TenantSource::File(file.clone()));
+    }
+    let Some(domain) = args.domain.clone().filter(|d| !d.trim().is_empty()) else {
+        return Err(CliError::new(
+            "no tenant given",
+            Some("set AUTH0_DOMAIN with AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN), or try the example with --tenant-file examples/tenant.yaml".into()),
+        ));
+    };
+    let credentials = if let Some(token) = &args.api_token {
+        Credentials::Token(Secret::new(token.clone()))
+    } else {
+        match (&args.client_id, &args.client_secret) {
+            (Some(client_id), Some(secret)) => Credentials::ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: Secret::new(secret.clone()),
+            },
+            _ => {
+                return Err(CliError::new(
+                    format!("no credentials for {domain}"),
+                    Some("set AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET of a machine-to-machine application authorized for the Management API, or AUTH0_API_TOKEN".into()),
+                ));
+            }
+        }
+    };
+    Ok(TenantSource::Live {
+        domain,
+        credentials,
+    })
+}
+
+/// `VERIFYCTL_NOW` (RFC 3339) freezes the clock, for reproducible demos and tests.
+pub(super) fn clock_from_env() -> Result<Clock, CliError> {
+    match std::env::var("VERIFYCTL_NOW") {
+        Ok(text) if !text.is_empty() => parse_timestamp(&text).map(Clock::fixed).map_err(|e| {
+            CliError::new(
+                format!("VERIFYCTL_NOW `{text}` is not an RFC 3339 timestamp: {e}"),
+                Some("use e.g. 2026-11-22T10:00:00Z, or unset it".into()),
+            )
+        }),
+        _ => Ok(Clock::System),
+    }
+}
+
+pub(super) fn emulator_config(clock: &Clock) -> EmulatorConfig {
+    EmulatorConfig {
+        clock: clock.clone(),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// Colour on stdout: a terminal, and neither `NO_COLOR` nor `CLICOLOR=0`.
+pub(super) fn stdout_color() -> bool {
+    !matches!(
+        anstream::AutoStream::choice(&std::io::stdout()),
+        anstream::ColorChoice::Never
+    )
+}
+
+/// Prints report text on stdout, with email local parts masked when asked.
+pub(super) fn emit(text: &str, mask: bool) {
+    if mask {
+        print!("{}", mask_emails(text));
+    } else {
+        print!("{text}");
+    }
+}
+
+pub(super) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
