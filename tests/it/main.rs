@@ -9,6 +9,7 @@ mod paging;
 mod plan_modes;
 mod policy_errors;
 mod pr_outputs;
+mod pr_workflow;
 mod resilience;
 mod schema;
 mod secrets;

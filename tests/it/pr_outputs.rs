@@ -456,24 +456,6 @@ fn github_annotations_for_broken_policies() {
 // ---------------------------------------------------------------------------------------
 // CI recipes
 
-/// Flags the other half of this work adds to the CLI (`--out`/`--plan` saved plans,
-/// `--format markdown|github`, `--mask-emails`, `--detailed-exitcode` beyond `plan`,
-/// `--connection`/`--user` filters). Accepted on any subcommand until clap has them;
-/// remove each entry once it does (the test prints the ones that already exist).
-const PENDING_FLAGS: &[&str] = &[
-    "--out",
-    "--plan",
-    "--format",
-    "--mask-emails",
-    "--detailed-exitcode",
-    "--connection",
-    "--user",
-];
-
-/// `--format` values that are being added (`plan --format markdown`, `validate --format
-/// github`).
-const PENDING_FORMAT_VALUES: &[&str] = &["markdown", "github"];
-
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Word(String),
@@ -693,18 +675,13 @@ fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String 
             None => (flag, None),
         };
         let real = command.get_arguments().find(|a| a.get_long() == Some(name));
-        let pending = PENDING_FLAGS.contains(&arg.split('=').next().unwrap_or(arg));
         assert!(
-            real.is_some() || pending,
+            real.is_some(),
             "{file}: `verifyctl {}`: `{}` has no flag `--{name}`",
             args.join(" "),
             path.join(" ")
         );
-        // A pending flag's value, if it takes one, is the next word unless that is a flag.
-        let takes_value = match real {
-            Some(arg) => arg.get_action().takes_values(),
-            None => rest.get(i).is_some_and(|next| !next.starts_with('-')),
-        };
+        let takes_value = real.is_some_and(|arg| arg.get_action().takes_values());
         if !takes_value {
             continue;
         }
@@ -724,7 +701,7 @@ fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String 
                 })
                 .unwrap_or_default();
             assert!(
-                known.contains(&value) || PENDING_FORMAT_VALUES.contains(&value.as_str()),
+                known.contains(&value),
                 "{file}: `--format {value}` is not a format of `{}`",
                 path.join(" ")
             );
@@ -737,20 +714,6 @@ fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String 
 fn ci_recipes_call_real_subcommands_and_flags() {
     let mut cli = verifyctl::cli::Cli::command();
     cli.build();
-    let existing: Vec<&str> = PENDING_FLAGS
-        .iter()
-        .copied()
-        .filter(|flag| {
-            cli.get_subcommands().any(|sub| {
-                sub.get_arguments()
-                    .any(|a| a.get_long() == flag.strip_prefix("--"))
-            })
-        })
-        .collect();
-    if !existing.is_empty() {
-        eprintln!("note: PENDING_FLAGS entries now in clap (tighten the list): {existing:?}");
-    }
-
     for file in ["github-actions.yml", "gitlab-ci.yml"] {
         let path = repo_root().join("examples/ci").join(file);
         let text = std::fs::read_to_string(&path).expect("CI recipe");
