@@ -55,6 +55,22 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
     )
 }
 
+/// Formats an instant the way the Actions API does: UTC with nanoseconds
+/// (`2026-05-29T10:45:58.888947671Z`).
+pub fn format_timestamp_nanos(at: OffsetDateTime) -> String {
+    let at = at.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond()
+    )
+}
+
 /// Parses any RFC 3339 timestamp (Auth0 uses milliseconds for users and nanoseconds for
 /// Actions; both parse).
 pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, time::error::Parse> {

@@ -79,29 +79,8 @@ pub fn policy_digest(desired: &DesiredState) -> PolicyDigest {
 pub fn observe(plan: &Plan, live: &LiveState) -> BTreeMap<String, Observed> {
     plan.actions
         .iter()
-        .map(|action| {
-            (
-                target_key(&action.target),
-                observe_target(&action.target, live),
-            )
-        })
+        .map(|action| (action.target.key(), observe_target(&action.target, live)))
         .collect()
-}
-
-/// The key a target is observed under.
-pub fn target_key(target: &Target) -> String {
-    match target {
-        Target::User {
-            connection,
-            email,
-            user_id,
-        } => format!(
-            "user:{connection}:{}",
-            email.as_deref().or(user_id.as_deref()).unwrap_or_default()
-        ),
-        Target::Connection { name } => format!("connection:{name}"),
-        Target::LoginAction { name } => format!("login:{name}"),
-    }
 }
 
 fn observe_target(target: &Target, live: &LiveState) -> Observed {

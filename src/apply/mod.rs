@@ -170,7 +170,7 @@ fn chains(actions: &[Action]) -> Vec<Vec<usize>> {
     let mut by_target: BTreeMap<String, usize> = BTreeMap::new();
     let mut chains: Vec<Vec<usize>> = Vec::new();
     for (index, action) in actions.iter().enumerate() {
-        let key = chain_key(&action.target);
+        let key = action.target.key();
         match by_target.get(&key) {
             Some(&chain) => chains[chain].push(index),
             None => {
@@ -180,21 +180,6 @@ fn chains(actions: &[Action]) -> Vec<Vec<usize>> {
         }
     }
     chains
-}
-
-fn chain_key(target: &Target) -> String {
-    match target {
-        Target::User {
-            connection,
-            email,
-            user_id,
-        } => format!(
-            "user\u{0}{connection}\u{0}{}",
-            email.as_deref().or(user_id.as_deref()).unwrap_or_default()
-        ),
-        Target::Connection { name } => format!("connection\u{0}{name}"),
-        Target::LoginAction { name } => format!("login\u{0}{name}"),
-    }
 }
 
 type Progress<'p> = Mutex<(

@@ -23,7 +23,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
-use time::{OffsetDateTime, UtcOffset};
 
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
@@ -36,6 +35,7 @@ use super::state::{
     DEFAULT_ACTION_RUNTIME, JsonObject,
 };
 use super::{Emulator, World};
+use crate::clock::format_timestamp_nanos;
 
 pub const READ: &[&str] = &["read:actions"];
 /// Creating and deploying (the deploy endpoint wants `create:actions`, reference §10.2).
@@ -63,22 +63,6 @@ pub const TRIGGER_IDS: &[&str] = &[
 
 /// Default `per_page` of the Actions lists (reference §11.3).
 const DEFAULT_PER_PAGE: i64 = 20;
-
-/// Formats an instant the way the Actions API does: UTC with nanoseconds
-/// (`2026-05-29T10:45:58.888947671Z`).
-pub fn action_timestamp(at: OffsetDateTime) -> String {
-    let at = at.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.nanosecond()
-    )
-}
 
 /// What happens when a started build finishes. In memory only (see the module doc).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -241,7 +225,7 @@ pub async fn create(
     }
     let change = DraftChange::parse(&body)?;
     let deploy = bool_field(&body, "deploy").unwrap_or(false);
-    let now = action_timestamp(emulator.now());
+    let now = format_timestamp_nanos(emulator.now());
     let action = emulator.with_world(|world| world.create_action(change, deploy, &now))?;
     Ok(json_response(StatusCode::CREATED, &action_json(&action)))
 }
@@ -255,7 +239,7 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     token.require(READ)?;
     QueryParams::parse(query.as_deref(), &[])?;
-    let now = action_timestamp(emulator.now());
+    let now = format_timestamp_nanos(emulator.now());
     let action = emulator.with_world(|world| {
         let index = world.action_index(&id)?;
         world.advance_build(index, &now);
@@ -276,7 +260,7 @@ pub async fn update(
     let body = request::json_object(&body)?;
     request::check_payload(&body, UPDATE_SCHEMA)?;
     let change = DraftChange::parse(&body)?;
-    let now = action_timestamp(emulator.now());
+    let now = format_timestamp_nanos(emulator.now());
     let action = emulator.with_world(|world| world.update_action(&id, change, &now))?;
     Ok(json_response(StatusCode::OK, &action_json(&action)))
 }
@@ -304,7 +288,7 @@ pub async fn deploy(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     token.require(CREATE)?;
-    let now = action_timestamp(emulator.now());
+    let now = format_timestamp_nanos(emulator.now());
     let body = emulator.with_world(|world| {
         let index = world.action_index(&id)?;
         if world.tenant.actions[index].status != BuildStatus::Built {
@@ -944,9 +928,12 @@ mod tests {
     #[test]
     fn action_timestamps_have_nanoseconds() {
         let at = datetime!(2026-05-29 10:45:58.888_947_671 UTC);
-        assert_eq!(action_timestamp(at), "2026-05-29T10:45:58.888947671Z");
+        assert_eq!(format_timestamp_nanos(at), "2026-05-29T10:45:58.888947671Z");
         let whole = datetime!(2026-11-22 10:00 UTC);
-        assert_eq!(action_timestamp(whole), "2026-11-22T10:00:00.000000000Z");
+        assert_eq!(
+            format_timestamp_nanos(whole),
+            "2026-11-22T10:00:00.000000000Z"
+        );
     }
 
     #[test]

@@ -16,14 +16,13 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::actions::{
-    self, ActionPaging, TRIGGER_IDS, action_not_found, action_timestamp, binding_action_json,
-};
+use super::actions::{self, ActionPaging, TRIGGER_IDS, action_not_found, binding_action_json};
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
 use super::request::{self, Expect, QueryParams, Schema, missing_property};
 use super::state::{Action, Binding};
 use super::{Emulator, World};
+use crate::clock::format_timestamp_nanos;
 
 /// At most 20 Actions per trigger (reference §10.3, limits).
 const MAX_BINDINGS: usize = 20;
@@ -76,7 +75,7 @@ pub async fn update(
             "A trigger can have at most {MAX_BINDINGS} bound actions."
         )));
     }
-    let now = action_timestamp(emulator.now());
+    let now = format_timestamp_nanos(emulator.now());
     let bindings = emulator.with_world(|world| {
         world.replace_bindings(&trigger_id, requests, &now)?;
         Ok::<_, ApiError>(bindings_json(world, &trigger_id))

@@ -207,7 +207,7 @@ impl Emulator {
             faults: FaultState::new(config.faults, config.seed),
         };
         world.assign_missing_ids();
-        world.complete_actions(&actions::action_timestamp(config.clock.now()));
+        world.complete_actions(&crate::clock::format_timestamp_nanos(config.clock.now()));
         Emulator {
             shared: Arc::new(Shared {
                 clock: config.clock,

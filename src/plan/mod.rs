@@ -190,6 +190,23 @@ impl Target {
         }
     }
 
+    /// A stable key naming the target (`user:CONNECTION:EMAIL`, `connection:NAME`,
+    /// `login:NAME`): actions with the same key concern the same thing.
+    pub fn key(&self) -> String {
+        match self {
+            Target::User {
+                connection,
+                email,
+                user_id,
+            } => format!(
+                "user:{connection}:{}",
+                email.as_deref().or(user_id.as_deref()).unwrap_or_default()
+            ),
+            Target::Connection { name } => format!("connection:{name}"),
+            Target::LoginAction { name } => format!("login:{name}"),
+        }
+    }
+
     /// The user's email, for user targets.
     pub fn email(&self) -> Option<&str> {
         match self {

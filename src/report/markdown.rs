@@ -30,11 +30,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use similar::{ChangeTag, TextDiff};
 
-use super::PlanContext;
 use super::mask::mask_emails;
 use super::text::summary_line;
+use super::{PlanContext, diff_lines, display_value};
 use crate::plan::{Action, ActionKind, FieldChange, Operation, Plan, Target, Warning};
 
 /// The hidden first line of every rendering: CI finds its previous comment by it.
@@ -506,53 +505,12 @@ fn render_action(action: &Action) -> String {
 
 /// A fenced `diff` block: a unified diff for text (code), every line marked for JSON values.
 fn diff_block(change: &FieldChange) -> String {
-    let old = change
-        .before
-        .as_ref()
-        .map(display_value)
-        .unwrap_or_default();
-    let new = change.after.as_ref().map(display_value).unwrap_or_default();
-    let is_text = [&change.before, &change.after]
-        .iter()
-        .all(|v| v.as_ref().is_none_or(Value::is_string));
-    let diff = TextDiff::from_lines(&old, &new);
     let mut body = String::new();
-    if is_text {
-        let unified = diff
-            .unified_diff()
-            .context_radius(3)
-            .header("deployed", "planned")
-            .to_string();
-        for line in unified.lines() {
-            let _ = writeln!(body, "{line}");
-        }
-    } else {
-        for line in diff.iter_all_changes() {
-            let mark = match line.tag() {
-                ChangeTag::Delete => '-',
-                ChangeTag::Insert => '+',
-                ChangeTag::Equal => ' ',
-            };
-            let _ = writeln!(body, "{mark} {}", line.value().trim_end_matches('\n'));
-        }
+    for line in diff_lines(change) {
+        let _ = writeln!(body, "{line}");
     }
     let fence = "`".repeat(longest_run(&body, '`').max(2) + 1);
     format!("{fence}diff\n{body}{fence}\n\n")
-}
-
-/// Scalars as JSON (`"text"`, `true`, `3`); objects and arrays as pretty JSON; multi-line
-/// strings (code) as their text — as the text printer shows them.
-fn display_value(value: &Value) -> String {
-    match value {
-        Value::String(text) if text.contains('\n') => text.clone(),
-        Value::Object(map) if !map.is_empty() => {
-            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
-        }
-        Value::Array(items) if !items.is_empty() => {
-            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
-        }
-        other => other.to_string(),
-    }
 }
 
 fn longest_run(text: &str, c: char) -> usize {

@@ -6,7 +6,10 @@ pub mod markdown;
 pub mod mask;
 pub mod text;
 
-use crate::plan::Plan;
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{FieldChange, Plan};
 
 /// Output formats of `plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,5 +46,57 @@ pub fn render_plan(plan: &Plan, context: &PlanContext, format: Format, color: bo
         Format::Text => text::render_plan(plan, context, color),
         Format::Json => json::render_plan(plan, context),
         Format::Markdown => markdown::render_plan(plan, context),
+    }
+}
+
+/// Scalars as JSON (`"text"`, `true`, `3`); objects and arrays as pretty JSON; multi-line
+/// strings (code) as their text. Shared by the printers, so they show values alike.
+pub(crate) fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(text) if text.contains('\n') => text.clone(),
+        Value::Object(map) if !map.is_empty() => {
+            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+        }
+        Value::Array(items) if !items.is_empty() => {
+            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The lines of a multi-line field change, each starting with its diff mark: a unified
+/// diff (hunks with three lines of context, `--- deployed`/`+++ planned` headers) for text
+/// such as Action code, every line marked (`+ `, `- `, `  `) for JSON values, where the
+/// context is the point.
+pub(crate) fn diff_lines(change: &FieldChange) -> Vec<String> {
+    let old = change
+        .before
+        .as_ref()
+        .map(display_value)
+        .unwrap_or_default();
+    let new = change.after.as_ref().map(display_value).unwrap_or_default();
+    let is_text = [&change.before, &change.after]
+        .iter()
+        .all(|v| v.as_ref().is_none_or(Value::is_string));
+    let diff = TextDiff::from_lines(&old, &new);
+    if is_text {
+        diff.unified_diff()
+            .context_radius(3)
+            .header("deployed", "planned")
+            .to_string()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    } else {
+        diff.iter_all_changes()
+            .map(|line| {
+                let mark = match line.tag() {
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                    ChangeTag::Equal => ' ',
+                };
+                format!("{mark} {}", line.value().trim_end_matches('\n'))
+            })
+            .collect()
     }
 }

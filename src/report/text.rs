@@ -5,10 +5,8 @@
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
-use serde_json::Value;
-use similar::{ChangeTag, TextDiff};
 
-use super::PlanContext;
+use super::{PlanContext, diff_lines, display_value};
 use crate::apply::{ApplyReport, OutcomeStatus};
 use crate::plan::{Action, ActionKind, FieldChange, Operation, Plan, Target};
 
@@ -200,71 +198,21 @@ fn render_change(out: &mut String, change: &FieldChange, width: usize, palette: 
                 palette.yellow("~")
             );
         }
-        (before, after) => {
+        _ => {
             let _ = writeln!(out, "      {} {}:", palette.yellow("~"), change.field);
-            let old = before.unwrap_or_default();
-            let new = after.unwrap_or_default();
-            let is_text = [&change.before, &change.after]
-                .iter()
-                .all(|v| v.as_ref().is_none_or(Value::is_string));
-            if is_text {
-                render_unified(out, &old, &new, palette);
-            } else {
-                render_full_diff(out, &old, &new, palette);
+            for line in diff_lines(change) {
+                let rendered = if ["+++", "---", "@@"].iter().any(|h| line.starts_with(h)) {
+                    palette.dim(&line)
+                } else if line.starts_with('+') {
+                    palette.green(&line)
+                } else if line.starts_with('-') {
+                    palette.red(&line)
+                } else {
+                    line
+                };
+                let _ = writeln!(out, "          {rendered}");
             }
         }
-    }
-}
-
-/// Every line of both values, marked: for short JSON values, where context is the point.
-fn render_full_diff(out: &mut String, old: &str, new: &str, palette: &Palette) {
-    let diff = TextDiff::from_lines(old, new);
-    for line in diff.iter_all_changes() {
-        let text = line.value().trim_end_matches('\n');
-        let rendered = match line.tag() {
-            ChangeTag::Delete => palette.red(&format!("- {text}")),
-            ChangeTag::Insert => palette.green(&format!("+ {text}")),
-            ChangeTag::Equal => format!("  {text}"),
-        };
-        let _ = writeln!(out, "          {rendered}");
-    }
-}
-
-/// A unified diff (hunks with three lines of context): for code.
-fn render_unified(out: &mut String, old: &str, new: &str, palette: &Palette) {
-    let diff = TextDiff::from_lines(old, new);
-    let unified = diff
-        .unified_diff()
-        .context_radius(3)
-        .header("deployed", "planned")
-        .to_string();
-    for line in unified.lines() {
-        let rendered =
-            if line.starts_with("+++") || line.starts_with("---") || line.starts_with("@@") {
-                palette.dim(line)
-            } else if line.starts_with('+') {
-                palette.green(line)
-            } else if line.starts_with('-') {
-                palette.red(line)
-            } else {
-                line.to_string()
-            };
-        let _ = writeln!(out, "          {rendered}");
-    }
-}
-
-/// Scalars as JSON (`"text"`, `true`, `3`); objects and arrays as pretty JSON; multi-line
-/// strings (code) as their text.
-fn display_value(value: &Value) -> String {
-    match value {
-        Value::String(text) if text.contains('\n') => text.clone(),
-        Value::Object(map) if !map.is_empty() => {
-            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
-        }
-        Value::Array(items) if !items.is_empty() => {
-            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
-        }
-        other => other.to_string(),
     }
 }
 
