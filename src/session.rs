@@ -75,6 +75,9 @@ struct FileTenant {
     path: PathBuf,
     emulator: Emulator,
     running: RunningEmulator,
+    /// The tenant as served at the start, so an unchanged tenant is not rewritten (which
+    /// would only reformat the file and drop its comments).
+    loaded: crate::emulator::TenantState,
 }
 
 impl TenantSession {
@@ -128,6 +131,7 @@ impl TenantSession {
     async fn open_file(path: &Path, config: EmulatorConfig) -> Result<TenantSession, SessionError> {
         let state = load_tenant_file(path)?;
         let emulator = Emulator::new(state, config);
+        let loaded = emulator.snapshot();
         // An ephemeral machine-to-machine client, valid for this process only.
         let client_id = format!("verifyctl-cli-{}", random_hex(8));
         let client_secret = Secret::new(random_hex(32));
@@ -151,6 +155,7 @@ impl TenantSession {
                 path: path.to_path_buf(),
                 emulator,
                 running,
+                loaded,
             }),
         })
     }
@@ -169,12 +174,13 @@ impl TenantSession {
         self.file.as_ref().map(|f| &f.emulator)
     }
 
-    /// Ends the session. With `write_back`, a tenant file gets the emulator's state
-    /// (atomically: a temporary file renamed over it).
+    /// Ends the session. With `write_back`, a tenant file that changed gets the emulator's
+    /// state (atomically: a temporary file renamed over it).
     pub async fn close(self, write_back: bool) -> Result<(), SessionError> {
         if let Some(file) = self.file {
-            if write_back {
-                save_tenant_file(&file.path, &file.emulator.snapshot())?;
+            let state = file.emulator.snapshot();
+            if write_back && state != file.loaded {
+                save_tenant_file(&file.path, &state)?;
             }
             file.running.shutdown().await;
         }

@@ -90,6 +90,7 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     assert!(stdout(&plan).contains("No changes."));
 
+    let before_second = std::fs::read_to_string(&tenant).expect("read");
     let second = verifyctl(
         &[
             "apply",
@@ -102,6 +103,11 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
         None,
     );
     assert!(second.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&tenant).expect("read"),
+        before_second,
+        "an apply that changes nothing leaves the tenant file byte for byte"
+    );
     let state: serde_json::Value =
         serde_saphyr::from_str(&std::fs::read_to_string(&tenant).expect("read")).expect("yaml");
     assert_eq!(
