@@ -277,6 +277,27 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
     if !per_kind.is_empty() {
         let _ = writeln!(out, "  {}", per_kind.join("; "));
     }
+    let failures: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == OutcomeStatus::Failed)
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "  failed:");
+        for failure in failures {
+            let _ = writeln!(
+                out,
+                "    {} {} {}: {}",
+                palette.red("✗"),
+                failure.kind.as_str(),
+                failure.target,
+                failure.detail
+            );
+            if let Some(hint) = &failure.hint {
+                let _ = writeln!(out, "      hint: {hint}");
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "  {} requests ({} rate-limited responses waited out, {} retries) in {:.1}s",
@@ -286,4 +307,46 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
         report.elapsed.as_secs_f64()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::apply::ActionOutcome;
+    use crate::tenant::CallStats;
+
+    #[test]
+    fn the_apply_summary_lists_failures_with_their_messages() {
+        let outcome = |status, detail: &str| ActionOutcome {
+            kind: ActionKind::SendVerificationEmail,
+            target: Target::user("db", Some("a@x.example".into()), Some("auth0|1".into())),
+            status,
+            detail: detail.into(),
+            hint: (status == OutcomeStatus::Failed).then(|| "check the scopes".to_string()),
+        };
+        let report = ApplyReport {
+            outcomes: vec![
+                outcome(OutcomeStatus::Succeeded, "sent"),
+                outcome(
+                    OutcomeStatus::Failed,
+                    "sending the verification email: HTTP 403: Insufficient scope",
+                ),
+            ],
+            requests: CallStats::default(),
+            elapsed: Duration::from_secs(2),
+            interrupted: false,
+        };
+        let text = render_apply(&report, false);
+        let summary = text.split_once("\n\n").map(|(_, s)| s).unwrap_or_default();
+        assert!(
+            summary.starts_with("Apply finished with errors: 1 succeeded, 1 failed."),
+            "{summary}"
+        );
+        assert!(summary.contains("send_verification_email: 1 ok, 1 failed"));
+        assert!(summary.contains(
+            "  failed:\n    ✗ send_verification_email a@x.example (auth0|1): sending the verification email: HTTP 403: Insufficient scope\n      hint: check the scopes\n"
+        ), "{summary}");
+    }
 }
