@@ -406,6 +406,30 @@ fn busy_policy_dir() -> crate::support::PolicyDir {
     crate::support::PolicyDir::new(&[("p.yaml", &yaml)])
 }
 
+/// Without faults, one more `verifyctl apply` finishes the job: it succeeds, nothing is
+/// duplicated, and the tenant then matches the policies.
+async fn assert_next_apply_converges(tenant: &TestTenant, policies: &crate::support::PolicyDir) {
+    tenant.emulator.set_faults(FaultConfig::none());
+    let output = crate::support::verifyctl_async(
+        vec![
+            "apply".into(),
+            policies.path().to_str().expect("utf-8").into(),
+            "--auto-approve".into(),
+        ],
+        tenant.env(),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        crate::support::stdout(&output)
+    );
+    assert_no_duplicates(tenant);
+    let desired = verifyctl::policy::load_dir(policies.path()).expect("policies");
+    assert!(tenant.plan(&desired).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_apply_between_actions_and_the_next_apply_converges() {
     let tenant = TestTenant::start_with(busy_tenant(), slow_tenant_config()).await;
@@ -417,25 +441,7 @@ async fn sigint_stops_apply_between_actions_and_the_next_apply_converges() {
         "{stdout}"
     );
     assert!(stdout.contains("interrupted"), "{stdout}");
-    tenant.emulator.set_faults(FaultConfig::none());
-    let output = crate::support::verifyctl_async(
-        vec![
-            "apply".into(),
-            policies.path().to_str().expect("utf-8").into(),
-            "--auto-approve".into(),
-        ],
-        tenant.env(),
-    )
-    .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        crate::support::stdout(&output)
-    );
-    assert_no_duplicates(&tenant);
-    let desired = verifyctl::policy::load_dir(policies.path()).expect("policies");
-    assert!(tenant.plan(&desired).await.is_empty());
+    assert_next_apply_converges(&tenant, &policies).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,23 +450,5 @@ async fn sigkill_mid_apply_converges_on_the_next_run() {
     let policies = busy_policy_dir();
     let (code, _) = apply_and_signal(&tenant, policies.path(), "-KILL", 5).await;
     assert_eq!(code, None, "killed by a signal");
-    tenant.emulator.set_faults(FaultConfig::none());
-    let output = crate::support::verifyctl_async(
-        vec![
-            "apply".into(),
-            policies.path().to_str().expect("utf-8").into(),
-            "--auto-approve".into(),
-        ],
-        tenant.env(),
-    )
-    .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        crate::support::stdout(&output)
-    );
-    assert_no_duplicates(&tenant);
-    let desired = verifyctl::policy::load_dir(policies.path()).expect("policies");
-    assert!(tenant.plan(&desired).await.is_empty());
+    assert_next_apply_converges(&tenant, &policies).await;
 }
