@@ -66,7 +66,7 @@ impl<'a> Executor<'a> {
                     request,
                     ledger,
                 } => {
-                    self.send_with_ledger(user_id, ledger, Email::Verification(request))
+                    self.send_with_ledger(user_id, ledger, &Email::Verification(request.clone()))
                         .await
                 }
                 Operation::SendPasswordReset {
@@ -74,7 +74,7 @@ impl<'a> Executor<'a> {
                     request,
                     ledger,
                 } => {
-                    self.send_with_ledger(user_id, ledger, Email::PasswordReset(request))
+                    self.send_with_ledger(user_id, ledger, &Email::PasswordReset(request.clone()))
                         .await
                 }
                 Operation::SetSignup {
@@ -182,7 +182,7 @@ impl<'a> Executor<'a> {
                 None
             }
             CreateEmail::VerificationJob { client_id } => {
-                Some(OwnedEmail::Verification(VerificationEmailRequest {
+                Some(Email::Verification(VerificationEmailRequest {
                     user_id: created.user_id.clone(),
                     client_id: client_id.clone(),
                     identity: created.identity_in(&new_user.connection).map(|identity| {
@@ -194,7 +194,7 @@ impl<'a> Executor<'a> {
                 }))
             }
             CreateEmail::PasswordReset { client_id } => {
-                Some(OwnedEmail::PasswordReset(ChangePasswordRequest {
+                Some(Email::PasswordReset(ChangePasswordRequest {
                     email: new_user.email.clone(),
                     connection: new_user.connection.clone(),
                     client_id: client_id.clone(),
@@ -204,13 +204,7 @@ impl<'a> Executor<'a> {
         if let (Some(email), Some(intent)) = (follow_up, &intent) {
             // The create call stored the intent; send, then confirm.
             let sent = self
-                .send_after_intent(
-                    &created.user_id,
-                    &Ledger::default(),
-                    intent,
-                    email.borrow(),
-                    now,
-                )
+                .send_after_intent(&created.user_id, &Ledger::default(), intent, &email, now)
                 .await
                 .map_err(|failure| Failure {
                     message: format!("created {}, but {}", created.user_id, failure.message),
@@ -270,7 +264,7 @@ impl<'a> Executor<'a> {
         &self,
         user_id: &str,
         ledger: &Ledger,
-        email: Email<'_>,
+        email: &Email,
     ) -> Result<String, Failure> {
         let now = self.clock.now();
         let intent = ledger.with_pending(email.kind(), now);
@@ -291,7 +285,7 @@ impl<'a> Executor<'a> {
         user_id: &str,
         before: &Ledger,
         intent: &Ledger,
-        email: Email<'_>,
+        email: &Email,
         at: time::OffsetDateTime,
     ) -> Result<String, Failure> {
         let kind = email.kind();
@@ -353,33 +347,17 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// One email request, borrowed.
-#[derive(Clone, Copy)]
-enum Email<'a> {
-    Verification(&'a VerificationEmailRequest),
-    PasswordReset(&'a ChangePasswordRequest),
-}
-
-impl Email<'_> {
-    fn kind(&self) -> SendKind {
-        match self {
-            Email::Verification(_) => SendKind::VerificationEmail,
-            Email::PasswordReset(_) => SendKind::PasswordReset,
-        }
-    }
-}
-
-/// One email request, owned (built during a create).
-enum OwnedEmail {
+/// One email to send.
+enum Email {
     Verification(VerificationEmailRequest),
     PasswordReset(ChangePasswordRequest),
 }
 
-impl OwnedEmail {
-    fn borrow(&self) -> Email<'_> {
+impl Email {
+    fn kind(&self) -> SendKind {
         match self {
-            OwnedEmail::Verification(r) => Email::Verification(r),
-            OwnedEmail::PasswordReset(r) => Email::PasswordReset(r),
+            Email::Verification(_) => SendKind::VerificationEmail,
+            Email::PasswordReset(_) => SendKind::PasswordReset,
         }
     }
 }

@@ -64,6 +64,19 @@ fn live(connections: &[Connection], users: Vec<(&str, Vec<User>)>) -> LiveState 
     }
 }
 
+/// A tenant with one database connection, `partners`, holding `users`.
+fn partners_with(users: Vec<User>) -> LiveState {
+    live(
+        &[connection("partners", "auth0")],
+        vec![("partners", users)],
+    )
+}
+
+/// An `auth0` user of `partners` with `fields`.
+fn partner(id: &str, fields: Value) -> User {
+    user("partners", "auth0", id, fields)
+}
+
 fn summary(plan: &Plan) -> Vec<String> {
     plan.actions
         .iter()
@@ -86,44 +99,28 @@ fn required_creates_with_verification_and_sends_to_unverified_users() {
     let policy = format!(
         "{REQUIRED}users:\n  - connection: partners\n    email: New@Partner.example\n    name: New Person\n"
     );
-    let state = live(
-        &[connection("partners", "auth0")],
-        vec![(
-            "partners",
-            vec![
-                user(
-                    "partners",
-                    "auth0",
-                    "a1",
-                    json!({"email": "unverified@partner.example", "email_verified": false}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "a2",
-                    json!({"email": "verified@partner.example", "email_verified": true}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "a3",
-                    json!({"email": "recent@partner.example", "email_verified": false, "app_metadata": ledger_with(SendKind::VerificationEmail, 1, "2026-11-21T10:00:00.000Z")}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "a4",
-                    json!({"email": "due@partner.example", "email_verified": false, "app_metadata": ledger_with(SendKind::VerificationEmail, 1, "2026-11-18T10:00:00.000Z")}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "a5",
-                    json!({"email": "done@partner.example", "email_verified": false, "app_metadata": ledger_with(SendKind::VerificationEmail, 3, "2026-11-01T10:00:00.000Z")}),
-                ),
-            ],
-        )],
-    );
+    let state = partners_with(vec![
+        partner(
+            "a1",
+            json!({"email": "unverified@partner.example", "email_verified": false}),
+        ),
+        partner(
+            "a2",
+            json!({"email": "verified@partner.example", "email_verified": true}),
+        ),
+        partner(
+            "a3",
+            json!({"email": "recent@partner.example", "email_verified": false, "app_metadata": ledger_with(SendKind::VerificationEmail, 1, "2026-11-21T10:00:00.000Z")}),
+        ),
+        partner(
+            "a4",
+            json!({"email": "due@partner.example", "email_verified": false, "app_metadata": ledger_with(SendKind::VerificationEmail, 1, "2026-11-18T10:00:00.000Z")}),
+        ),
+        partner(
+            "a5",
+            json!({"email": "done@partner.example", "email_verified": false, "app_metadata": ledger_with(SendKind::VerificationEmail, 3, "2026-11-01T10:00:00.000Z")}),
+        ),
+    ]);
     let plan = build_plan(&desired(&policy), &state, NOW).unwrap();
     assert_eq!(
         summary(&plan),
@@ -164,10 +161,7 @@ fn required_creates_with_verification_and_sends_to_unverified_users() {
 #[test]
 fn verification_client_brands_the_first_email_through_a_job() {
     let policy = "connections:\n  - name: partners\n    email_verification: required\n    verification_client: Partner Portal\nusers:\n  - connection: partners\n    email: new@partner.example\n";
-    let state = live(
-        &[connection("partners", "auth0")],
-        vec![("partners", vec![])],
-    );
+    let state = partners_with(vec![]);
     let plan = build_plan(&desired(policy), &state, NOW).unwrap();
     let Operation::CreateUser {
         user,
@@ -304,32 +298,20 @@ fn off_creates_silently_and_leaves_unverified_users_alone() {
 fn password_reset_onboarding_sends_once_then_verifies_after_login() {
     let policy = "connections:\n  - name: partners\n    email_verification: required\nusers:\n  - connection: partners\n    email: fresh@p.example\n    onboarding: password-reset\n  - connection: partners\n    email: waiting@p.example\n    onboarding: password-reset\n  - connection: partners\n    email: invited@p.example\n    onboarding: password-reset\n  - connection: partners\n    email: active@p.example\n    onboarding: password-reset\n";
     let reset = ledger_with(SendKind::PasswordReset, 1, "2026-11-20T10:00:00.000Z");
-    let state = live(
-        &[connection("partners", "auth0")],
-        vec![(
-            "partners",
-            vec![
-                user(
-                    "partners",
-                    "auth0",
-                    "w",
-                    json!({"email": "waiting@p.example", "email_verified": false}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "i",
-                    json!({"email": "invited@p.example", "email_verified": false, "app_metadata": reset.clone()}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "a",
-                    json!({"email": "active@p.example", "email_verified": false, "app_metadata": reset, "logins_count": 2, "last_login": "2026-11-21T08:00:00.000Z"}),
-                ),
-            ],
-        )],
-    );
+    let state = partners_with(vec![
+        partner(
+            "w",
+            json!({"email": "waiting@p.example", "email_verified": false}),
+        ),
+        partner(
+            "i",
+            json!({"email": "invited@p.example", "email_verified": false, "app_metadata": reset.clone()}),
+        ),
+        partner(
+            "a",
+            json!({"email": "active@p.example", "email_verified": false, "app_metadata": reset, "logins_count": 2, "last_login": "2026-11-21T08:00:00.000Z"}),
+        ),
+    ]);
     let plan = build_plan(&desired(policy), &state, NOW).unwrap();
     assert_eq!(
         summary(&plan),
@@ -364,18 +346,10 @@ fn onboarding_none_sends_nothing_even_when_required() {
     let policy = format!(
         "{REQUIRED}users:\n  - connection: partners\n    email: quiet@p.example\n    onboarding: none\n"
     );
-    let state = live(
-        &[connection("partners", "auth0")],
-        vec![(
-            "partners",
-            vec![user(
-                "partners",
-                "auth0",
-                "q",
-                json!({"email": "quiet@p.example", "email_verified": false}),
-            )],
-        )],
-    );
+    let state = partners_with(vec![partner(
+        "q",
+        json!({"email": "quiet@p.example", "email_verified": false}),
+    )]);
     assert!(
         build_plan(&desired(&policy), &state, NOW)
             .unwrap()
@@ -388,21 +362,13 @@ fn profile_updates_touch_only_owned_fields() {
     let policy = format!(
         "{REQUIRED}users:\n  - connection: partners\n    email: a@p.example\n    name: Alice Doe\n    user_metadata: {{ team: blue }}\n    app_metadata: {{ tier: gold }}\n"
     );
-    let state = live(
-        &[connection("partners", "auth0")],
-        vec![(
-            "partners",
-            vec![user(
-                "partners",
-                "auth0",
-                "a",
-                json!({
-                    "email": "a@p.example", "email_verified": true, "name": "Alice", "given_name": "Al",
-                    "user_metadata": {"team": "red", "lang": "fr"}, "app_metadata": {"tier": "gold", "other": 1}
-                }),
-            )],
-        )],
-    );
+    let state = partners_with(vec![partner(
+        "a",
+        json!({
+            "email": "a@p.example", "email_verified": true, "name": "Alice", "given_name": "Al",
+            "user_metadata": {"team": "red", "lang": "fr"}, "app_metadata": {"tier": "gold", "other": 1}
+        }),
+    )]);
     let plan = build_plan(&desired(&policy), &state, NOW).unwrap();
     assert_eq!(summary(&plan), ["update_profile a@p.example (auth0|a)"]);
     let Operation::UpdateProfile { patch, .. } = &plan.actions[0].operation else {
@@ -422,28 +388,18 @@ fn profile_updates_touch_only_owned_fields() {
 
 #[test]
 fn interrupted_and_unreadable_ledgers_are_warned_about_and_never_resent() {
-    let state = live(
-        &[connection("partners", "auth0")],
-        vec![(
-            "partners",
-            vec![
-                user(
-                    "partners",
-                    "auth0",
-                    "p",
-                    json!({"email": "p@p.example", "email_verified": false,
+    let state = partners_with(vec![
+        partner(
+            "p",
+            json!({"email": "p@p.example", "email_verified": false,
                 "app_metadata": {"verifyctl": {"v": 1, "pending": {"kind": "verification_email", "started_at": "2026-11-22T09:59:00.000Z"}}}}),
-                ),
-                user(
-                    "partners",
-                    "auth0",
-                    "u",
-                    json!({"email": "u@p.example", "email_verified": false,
+        ),
+        partner(
+            "u",
+            json!({"email": "u@p.example", "email_verified": false,
                 "app_metadata": {"verifyctl": "sent yesterday"}}),
-                ),
-            ],
-        )],
-    );
+        ),
+    ]);
     let plan = build_plan(&desired(REQUIRED), &state, NOW).unwrap();
     assert_eq!(
         summary(&plan),
@@ -487,9 +443,7 @@ fn same_inputs_give_the_same_plan_in_a_stable_order() {
     );
     let users: Vec<User> = (0..20)
         .map(|i| {
-            user(
-                "partners",
-                "auth0",
+            partner(
                 &format!("u{i:02}"),
                 json!({"email": format!("m{}@p.example", 19 - i), "email_verified": false}),
             )

@@ -389,33 +389,25 @@ impl ManagementClient {
         id: &str,
         patch: &ConnectionPatch,
     ) -> Result<Connection, ApiError> {
-        let answer = self
-            .send(
-                Method::PATCH,
-                "PATCH /api/v2/connections/{id}",
-                &["api", "v2", "connections", id],
-                &[],
-                Body::Json(patch),
-                true,
-                Replay::Safe,
-            )
-            .await?;
-        decode("PATCH /api/v2/connections/{id}", &answer)
+        self.write_json(
+            Method::PATCH,
+            "PATCH /api/v2/connections/{id}",
+            &["api", "v2", "connections", id],
+            Body::Json(patch),
+            Replay::Safe,
+        )
+        .await
     }
 
     pub async fn create_action(&self, request: &ActionRequest) -> Result<Action, ApiError> {
-        let answer = self
-            .send(
-                Method::POST,
-                "POST /api/v2/actions/actions",
-                &["api", "v2", "actions", "actions"],
-                &[],
-                Body::Json(request),
-                true,
-                Replay::IfNotApplied,
-            )
-            .await?;
-        decode("POST /api/v2/actions/actions", &answer)
+        self.write_json(
+            Method::POST,
+            "POST /api/v2/actions/actions",
+            &["api", "v2", "actions", "actions"],
+            Body::Json(request),
+            Replay::IfNotApplied,
+        )
+        .await
     }
 
     pub async fn update_action(
@@ -423,34 +415,26 @@ impl ManagementClient {
         id: &str,
         request: &ActionRequest,
     ) -> Result<Action, ApiError> {
-        let answer = self
-            .send(
-                Method::PATCH,
-                "PATCH /api/v2/actions/actions/{id}",
-                &["api", "v2", "actions", "actions", id],
-                &[],
-                Body::Json(request),
-                true,
-                Replay::Safe,
-            )
-            .await?;
-        decode("PATCH /api/v2/actions/actions/{id}", &answer)
+        self.write_json(
+            Method::PATCH,
+            "PATCH /api/v2/actions/actions/{id}",
+            &["api", "v2", "actions", "actions", id],
+            Body::Json(request),
+            Replay::Safe,
+        )
+        .await
     }
 
     /// Deploys the built draft (Auth0 answers 200 or 202 with the new version).
     pub async fn deploy_action(&self, id: &str) -> Result<ActionVersion, ApiError> {
-        let answer = self
-            .send(
-                Method::POST,
-                "POST /api/v2/actions/actions/{id}/deploy",
-                &["api", "v2", "actions", "actions", id, "deploy"],
-                &[],
-                Body::None,
-                true,
-                Replay::Safe,
-            )
-            .await?;
-        decode("POST /api/v2/actions/actions/{id}/deploy", &answer)
+        self.write_json(
+            Method::POST,
+            "POST /api/v2/actions/actions/{id}/deploy",
+            &["api", "v2", "actions", "actions", id, "deploy"],
+            Body::None,
+            Replay::Safe,
+        )
+        .await
     }
 
     /// Replaces the whole binding list of `trigger` (reference §10.3).
@@ -463,68 +447,52 @@ impl ManagementClient {
         struct BindingList<'a> {
             bindings: &'a [BindingRef],
         }
-        let answer = self
-            .send(
+        let page: BindingsPage = self
+            .write_json(
                 Method::PATCH,
                 "PATCH /api/v2/actions/triggers/{trigger}/bindings",
                 &["api", "v2", "actions", "triggers", trigger, "bindings"],
-                &[],
                 Body::Json(&BindingList { bindings }),
-                true,
                 Replay::Safe,
             )
             .await?;
-        let page: BindingsPage =
-            decode("PATCH /api/v2/actions/triggers/{trigger}/bindings", &answer)?;
         Ok(page.bindings)
     }
 
     pub async fn create_user(&self, request: &CreateUserRequest) -> Result<User, ApiError> {
-        let answer = self
-            .send(
-                Method::POST,
-                "POST /api/v2/users",
-                &["api", "v2", "users"],
-                &[],
-                Body::Json(request),
-                true,
-                Replay::IfNotApplied,
-            )
-            .await?;
-        decode("POST /api/v2/users", &answer)
+        self.write_json(
+            Method::POST,
+            "POST /api/v2/users",
+            &["api", "v2", "users"],
+            Body::Json(request),
+            Replay::IfNotApplied,
+        )
+        .await
     }
 
     pub async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<User, ApiError> {
-        let answer = self
-            .send(
-                Method::PATCH,
-                "PATCH /api/v2/users/{id}",
-                &["api", "v2", "users", user_id],
-                &[],
-                Body::Json(patch),
-                true,
-                Replay::Safe,
-            )
-            .await?;
-        decode("PATCH /api/v2/users/{id}", &answer)
+        self.write_json(
+            Method::PATCH,
+            "PATCH /api/v2/users/{id}",
+            &["api", "v2", "users", user_id],
+            Body::Json(patch),
+            Replay::Safe,
+        )
+        .await
     }
 
     pub async fn send_verification_email(
         &self,
         request: &VerificationEmailRequest,
     ) -> Result<Job, ApiError> {
-        let answer = self
-            .send(
-                Method::POST,
-                "POST /api/v2/jobs/verification-email",
-                &["api", "v2", "jobs", "verification-email"],
-                &[],
-                Body::Json(request),
-                true,
-                Replay::IfNotApplied,
-            )
-            .await?;
-        decode("POST /api/v2/jobs/verification-email", &answer)
+        self.write_json(
+            Method::POST,
+            "POST /api/v2/jobs/verification-email",
+            &["api", "v2", "jobs", "verification-email"],
+            Body::Json(request),
+            Replay::IfNotApplied,
+        )
+        .await
     }
 
     /// Asks Auth0 to email a password-reset link (Authentication API; no bearer token). The
@@ -564,6 +532,21 @@ impl ManagementClient {
                 true,
                 Replay::Safe,
             )
+            .await?;
+        decode(endpoint, &answer)
+    }
+
+    /// An authenticated write with a JSON answer.
+    async fn write_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        endpoint: &str,
+        segments: &[&str],
+        body: Body<'_>,
+        replay: Replay,
+    ) -> Result<T, ApiError> {
+        let answer = self
+            .send(method, endpoint, segments, &[], body, true, replay)
             .await?;
         decode(endpoint, &answer)
     }
