@@ -347,11 +347,15 @@ async fn the_emulator_command_serves_a_tenant_file_with_limits_and_faults() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("emulator starts");
-    let stderr = child.stderr.take().expect("stderr");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut first = String::new();
-    BufReader::new(stderr)
-        .read_line(&mut first)
-        .expect("banner");
+    stderr.read_line(&mut first).expect("banner");
+    // Keep draining stderr: the emulator writes more lines, and a closed pipe would kill it.
+    let drained = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        rest
+    });
     let base = first
         .trim()
         .rsplit(' ')
@@ -361,7 +365,7 @@ async fn the_emulator_command_serves_a_tenant_file_with_limits_and_faults() {
     assert!(base.starts_with("http://127.0.0.1:"), "{first}");
 
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
+    let token = http
         .post(format!("{base}/oauth/token"))
         .form(&[
             ("grant_type", "client_credentials"),
@@ -370,11 +374,18 @@ async fn the_emulator_command_serves_a_tenant_file_with_limits_and_faults() {
             ("audience", "https://cli.test/api/v2/"),
         ])
         .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON");
+        .await;
+    let token: serde_json::Value = match token {
+        Ok(response) => response.json().await.expect("token JSON"),
+        Err(error) => {
+            let status = child.try_wait();
+            let _ = child.kill();
+            panic!(
+                "token request: {error}; emulator status {status:?}; its stderr: {}",
+                drained.join().unwrap_or_default()
+            );
+        }
+    };
     let bearer = token["access_token"].as_str().expect("a token").to_string();
     let connections = http
         .get(format!("{base}/api/v2/connections"))
