@@ -268,7 +268,14 @@ fn latency(text: &str) -> Result<(u64, u64), String> {
 
 /// Parses arguments, runs the command and maps the result to an exit code.
 pub fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    // Usage errors exit 1, not clap's 2: 2 means "changes present" (plan --detailed-exitcode).
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
+        }
+    };
     init_logging();
     read_secrets_from_env(&mut cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -63,6 +63,13 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
         "{}",
         stdout(&first)
     );
+    // Without a terminal, progress is plain lines on stderr; data stays on stdout.
+    assert!(
+        stderr(&first).contains("apply: 20/20 actions done (0 failed)"),
+        "{}",
+        stderr(&first)
+    );
+    assert!(!stdout(&first).contains("actions done"));
     let after = std::fs::read_to_string(&tenant).expect("read");
     assert_ne!(before, after);
     let state: serde_json::Value =
@@ -408,4 +415,54 @@ async fn the_emulator_command_serves_a_tenant_file_with_limits_and_faults() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn bad_pacing_flags_are_refused_before_any_work() {
+    for (flag, value, expected) in [
+        ("--max-rps", "0", "positive number of requests per second"),
+        ("--rate-share", "1.5", "share between 0 (exclusive) and 1"),
+    ] {
+        let output = verifyctl(
+            &[
+                "plan",
+                &policies(),
+                "--tenant-file",
+                "examples/tenant.yaml",
+                flag,
+                value,
+            ],
+            &[],
+            None,
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "a usage error is an error, not \"changes\""
+        );
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+        assert_eq!(stdout(&output), "");
+    }
+    let quiet = verifyctl(
+        &[
+            "apply",
+            &policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+            "--auto-approve",
+            "--no-progress",
+            "--plan",
+            "x.json",
+            "--connection",
+            "a",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(quiet.status.code(), Some(1), "--plan cannot be targeted");
+    assert!(
+        stderr(&quiet).contains("cannot be used with"),
+        "{}",
+        stderr(&quiet)
+    );
 }
