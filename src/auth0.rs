@@ -1,6 +1,11 @@
 //! Facts about Auth0 itself that both sides of verifyctl rely on, the planning side and the
-//! emulator: how each kind of connection strategy behaves, and which `app_metadata` keys
-//! Auth0 reserves. One copy, so the emulator and the planner cannot disagree.
+//! emulator: how each kind of connection strategy behaves, which `app_metadata` keys Auth0
+//! reserves, and the user profile fields a reconciler can own ([`Profile`], shared by the
+//! policies, the client's request bodies and the plan). One copy, so the emulator and the
+//! planner cannot disagree.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Connection strategies grouped by how the Management API treats their users.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +93,76 @@ pub const RESERVED_APP_METADATA_KEYS: [&str; 18] = [
     "updated_at",
     "user_id",
 ];
+
+/// The profile fields verifyctl can own: root name fields and top-level metadata keys
+/// (Auth0 shallow-merges metadata on PATCH, so a partial object changes only its keys).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+impl Profile {
+    pub fn is_empty(&self) -> bool {
+        *self == Profile::default()
+    }
+
+    /// Sets one field named as [`Profile::fields`] names it (non-string values for the
+    /// name fields and unknown field names are ignored).
+    pub fn set(&mut self, field: &str, value: Value) {
+        let text = || value.as_str().map(str::to_string);
+        match field.split_once('.') {
+            None => match field {
+                "name" => self.name = text(),
+                "given_name" => self.given_name = text(),
+                "family_name" => self.family_name = text(),
+                _ => {}
+            },
+            Some(("user_metadata", key)) => {
+                self.user_metadata
+                    .get_or_insert_default()
+                    .insert(key.into(), value);
+            }
+            Some(("app_metadata", key)) => {
+                self.app_metadata
+                    .get_or_insert_default()
+                    .insert(key.into(), value);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Every set field as (`name` | `user_metadata.key` | …, value), in a fixed order.
+    pub fn fields(&self) -> Vec<(String, Value)> {
+        let mut fields = Vec::new();
+        for (field, value) in [
+            ("name", &self.name),
+            ("given_name", &self.given_name),
+            ("family_name", &self.family_name),
+        ] {
+            if let Some(value) = value {
+                fields.push((field.to_string(), Value::String(value.clone())));
+            }
+        }
+        for (prefix, map) in [
+            ("user_metadata", &self.user_metadata),
+            ("app_metadata", &self.app_metadata),
+        ] {
+            for (key, value) in map.iter().flatten() {
+                fields.push((format!("{prefix}.{key}"), value.clone()));
+            }
+        }
+        fields
+    }
+}
 
 #[cfg(test)]
 mod tests {

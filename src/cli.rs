@@ -1,12 +1,13 @@
-//! The command line: clap definitions, exit codes and the one place errors are printed.
-//! Each subcommand is a thin call into [`crate::commands`].
+//! The command line and nothing else: clap definitions of every subcommand, flag and value
+//! (uv's `uv-cli` split). What the commands do lives in [`crate::commands`]; parsing,
+//! logging, the runtime and dispatch live in [`crate::run`]. Nothing here reads the
+//! environment beyond clap's documented `env` fallbacks; secrets are never flags.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands;
 use crate::report::{ApplyFormat, Format};
 
 /// Reconcile email-verification policy for Auth0 tenants from YAML files.
@@ -92,12 +93,8 @@ pub struct TenantArgs {
     /// Client id of a machine-to-machine application authorized for the Management API.
     #[arg(long, env = "AUTH0_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
-    /// That application's secret (read from the environment only).
-    #[arg(skip)]
-    pub client_secret: Option<String>,
-    /// A Management API token, instead of client credentials (read from the environment only).
-    #[arg(skip)]
-    pub api_token: Option<String>,
+    // Its secret (AUTH0_CLIENT_SECRET) or a token (AUTH0_API_TOKEN) is read from the
+    // environment only, by `commands::tenant_source`: never a flag.
     /// Requests per second verifyctl allows itself [default: 2 for a tenant, unlimited for
     /// a tenant file]. Auth0 free tenants allow 2/s; paid plans more.
     #[arg(long, env = "VERIFYCTL_MAX_RPS", value_name = "RPS", value_parser = positive_rate)]
@@ -238,6 +235,38 @@ pub struct FaultArgs {
     pub seed: Option<u64>,
 }
 
+/// The report formats as the command line spells them (the help text is the variants' doc).
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Text, Format::Json, Format::Markdown]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Format::Text => PossibleValue::new("text").help("Human-readable, Terraform-like"),
+            Format::Json => PossibleValue::new("json")
+                .help("A versioned JSON document for machines (schemas/plan.schema.json)"),
+            Format::Markdown => PossibleValue::new("markdown")
+                .help("A pull-request comment (GitHub/GitLab), under 65,000 characters"),
+        })
+    }
+}
+
+impl clap::ValueEnum for ApplyFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ApplyFormat::Text, ApplyFormat::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            ApplyFormat::Text => PossibleValue::new("text")
+                .help("The plan, each action's outcome as it ends, and a summary"),
+            ApplyFormat::Json => PossibleValue::new("json")
+                .help("One JSON document with every outcome and the request figures"),
+        })
+    }
+}
+
 fn probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -264,76 +293,6 @@ fn latency(text: &str) -> Result<(u64, u64), String> {
             Ok((fixed, fixed))
         }
     }
-}
-
-/// Parses arguments, runs the command and maps the result to an exit code.
-pub fn main() -> ExitCode {
-    // Usage errors exit 1, not clap's 2: 2 means "changes present" (plan --detailed-exitcode).
-    let mut cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
-        }
-    };
-    init_logging();
-    read_secrets_from_env(&mut cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Validate(args) => commands::validate(&args),
-            Command::Completions { shell } => commands::completions(shell),
-            Command::Plan(args) => commands::plan(args).await,
-            Command::Apply(args) => commands::apply(args).await,
-            Command::Schema => commands::schema(),
-            Command::Action(ActionCommand::Render(args)) => commands::render_action(args).await,
-            Command::Emulator(args) => commands::emulator(args).await,
-        }
-    });
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprint!("{error}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// Secrets come only from the environment, never from flags (flags show up in process
-/// lists and shell history).
-fn read_secrets_from_env(cli: &mut Cli) {
-    let tenant = match &mut cli.command {
-        Command::Plan(args) => &mut args.tenant,
-        Command::Apply(args) => &mut args.tenant,
-        Command::Action(ActionCommand::Render(args)) => &mut args.tenant,
-        _ => return,
-    };
-    tenant.client_secret = std::env::var("AUTH0_CLIENT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty());
-    tenant.api_token = std::env::var("AUTH0_API_TOKEN")
-        .ok()
-        .filter(|s| !s.is_empty());
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VERIFYCTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }
 
 #[cfg(test)]

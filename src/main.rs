@@ -1,5 +1,5 @@
-//! The `verifyctl` binary: everything lives in the library; see [`verifyctl::cli`].
+//! The `verifyctl` binary: everything lives in the library; see [`verifyctl::run`].
 
 fn main() -> std::process::ExitCode {
-    verifyctl::cli::main()
+    verifyctl::run::main()
 }

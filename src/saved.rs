@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{Plan, Target};
 use crate::policy::DesiredState;
-use crate::policy::checks::LEDGER_KEY;
+use crate::ledger::LEDGER_KEY;
 use crate::tenant::{LiveLogin, LiveState, User};
 
 /// What `apply --plan` checks before applying.

@@ -15,11 +15,10 @@ use std::pin::Pin;
 
 use super::{Failure, settings};
 use crate::clock::Clock;
-use crate::plan::ledger::{Ledger, SendKind};
+use crate::ledger::{LEDGER_KEY, Ledger, SendKind};
 use crate::plan::{
     Action, ConnectionContext, CreateEmail, ListedUser, NewUser, Operation, replan_existing_user,
 };
-use crate::policy::checks::LEDGER_KEY;
 use crate::tenant::ManagementClient;
 use crate::tenant::types::{
     ChangePasswordRequest, CreateUserRequest, JobIdentity, Profile, User, UserPatch,

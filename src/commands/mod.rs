@@ -22,7 +22,7 @@ use crate::clock::{Clock, parse_timestamp};
 use crate::emulator::EmulatorConfig;
 use crate::login_action;
 use crate::plan::{
-    ActionKind, Operation, Plan, PlanError, Scope, Warning, WarningKind, build_plan,
+    ActionKind, Operation, Plan, PlanError, Scope, Warning, WarningKind, build_plan_in,
 };
 use crate::policy::{DesiredState, Diagnostics};
 use crate::report::PlanContext;
@@ -113,7 +113,7 @@ pub(super) async fn make_plan(
     })?;
     let live = read_live_state_in(session.client(), &restricted, scope).await?;
     let requests = session.client().stats().total() - before;
-    let mut plan = build_plan(&restricted, &live, clock.now()).map_err(plan_errors)?;
+    let mut plan = build_plan_in(&restricted, &live, scope, clock.now()).map_err(plan_errors)?;
     warn_about_missing_action_secrets(&mut plan);
     Ok((
         plan,
@@ -172,13 +172,13 @@ pub(super) fn tenant_source(args: &TenantArgs) -> Result<TenantSource, CliError>
             Some("set AUTH0_DOMAIN with AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN), or try the example with --tenant-file examples/tenant.yaml".into()),
         ));
     };
-    let credentials = if let Some(token) = &args.api_token {
-        Credentials::Token(Secret::new(token.clone()))
+    let credentials = if let Some(token) = secret_from_env("AUTH0_API_TOKEN") {
+        Credentials::Token(token)
     } else {
-        match (&args.client_id, &args.client_secret) {
-            (Some(client_id), Some(secret)) => Credentials::ClientCredentials {
+        match (&args.client_id, secret_from_env("AUTH0_CLIENT_SECRET")) {
+            (Some(client_id), Some(client_secret)) => Credentials::ClientCredentials {
                 client_id: client_id.clone(),
-                client_secret: Secret::new(secret.clone()),
+                client_secret,
             },
             _ => {
                 return Err(CliError::new(
@@ -192,6 +192,15 @@ pub(super) fn tenant_source(args: &TenantArgs) -> Result<TenantSource, CliError>
         domain,
         credentials,
     })
+}
+
+/// A secret from the environment (never from a flag: flags show up in process lists and
+/// shell history). Empty counts as unset.
+fn secret_from_env(variable: &str) -> Option<Secret> {
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.is_empty())
+        .map(Secret::new)
 }
 
 /// `VERIFYCTL_NOW` (RFC 3339) freezes the clock, for reproducible demos and tests.

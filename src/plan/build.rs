@@ -10,15 +10,30 @@ use super::users::{password_min_length, plan_users};
 use super::warnings::WarningSink;
 use super::{Plan, PlanError, login, signup, sort_actions};
 use crate::auth0::StrategyKind;
-use crate::policy::{ApplicationSelector, ConnectionSpec, DesiredState, Resend, VerificationMode};
+use crate::policy::{
+    ApplicationSelector, ConnectionSpec, DesiredState, Resend, Scope, VerificationMode,
+};
 use crate::tenant::LiveState;
 use crate::tenant::types::Connection;
 
-/// Computes the plan. Fails, listing every problem, when the policies name connections or
-/// applications the tenant does not have, or ask what a connection cannot do.
+/// Computes the plan for all of the policies. Fails, listing every problem, when the
+/// policies name connections or applications the tenant does not have, or ask what a
+/// connection cannot do.
 pub fn build_plan(
     desired: &DesiredState,
     live: &LiveState,
+    now: OffsetDateTime,
+) -> Result<Plan, Vec<PlanError>> {
+    build_plan_in(desired, live, &Scope::default(), now)
+}
+
+/// [`build_plan`] for a targeted plan: `desired` is already restricted to `scope` and `live`
+/// was read for it ([`crate::tenant::read_live_state_in`]). With users in scope, connection
+/// settings are left out; the plan records its scope.
+pub fn build_plan_in(
+    desired: &DesiredState,
+    live: &LiveState,
+    scope: &Scope,
     now: OffsetDateTime,
 ) -> Result<Plan, Vec<PlanError>> {
     let resolved = resolve(desired, live)?;
@@ -27,7 +42,7 @@ pub fn build_plan(
     for context in &resolved.connections {
         let spec = &desired.connections[&context.name];
         let connection = &live.connections[&context.name];
-        if !live.scope.by_user() {
+        if !scope.by_user() {
             signup::plan_signup(spec, connection, &mut actions, &mut warnings);
         }
         if let Some(users) = live.users.get(&context.name) {
@@ -40,7 +55,7 @@ pub fn build_plan(
     Ok(Plan {
         actions,
         warnings: warnings.finish(),
-        scope: (!live.scope.is_full()).then(|| live.scope.clone()),
+        scope: (!scope.is_full()).then(|| scope.clone()),
     })
 }
 

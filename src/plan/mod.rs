@@ -7,9 +7,8 @@
 //! generated password, which only exists inside `apply`.
 
 mod build;
-pub mod ledger;
 mod login;
-pub mod scope;
+pub mod resend;
 mod signup;
 #[cfg(test)]
 mod tests;
@@ -19,13 +18,14 @@ mod warnings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use build::{ConnectionContext, build_plan};
-pub use ledger::{Ledger, SendKind};
+pub use build::{ConnectionContext, build_plan, build_plan_in};
+pub use crate::ledger::{Ledger, SendKind};
 pub use login::{login_rules, login_rules_offline};
-pub use scope::Scope;
+pub use crate::policy::Scope;
 pub use users::{ListedUser, replan_existing_user};
 
-use crate::tenant::types::{ChangePasswordRequest, Profile, UserPatch, VerificationEmailRequest};
+use crate::auth0::Profile;
+use crate::tenant::types::{ChangePasswordRequest, UserPatch, VerificationEmailRequest};
 
 /// Everything a plan run found: the actions to take and what the user should know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

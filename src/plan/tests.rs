@@ -60,7 +60,6 @@ fn live(connections: &[Connection], users: Vec<(&str, Vec<User>)>) -> LiveState 
             action: None,
             bindings: Vec::new(),
         },
-        scope: Scope::default(),
     }
 }
 

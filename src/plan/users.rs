@@ -8,7 +8,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::build::ConnectionContext;
-use super::ledger::{Ledger, LedgerRead, ResendDecision, SendKind, resend_decision};
+use super::resend::{ResendDecision, resend_decision};
+use crate::ledger::{Ledger, LedgerRead, SendKind};
 use super::warnings::WarningSink;
 use super::{
     Action, ActionKind, CreateEmail, FieldChange, NewUser, Operation, Target, Warning, WarningKind,

@@ -2,9 +2,7 @@
 //! metadata keys Auth0 would reject.
 
 use crate::auth0::RESERVED_APP_METADATA_KEYS;
-
-/// The `app_metadata` key under which verifyctl keeps its send ledger.
-pub const LEDGER_KEY: &str = "verifyctl";
+use crate::ledger::LEDGER_KEY;
 
 /// Checks an email address the way a careful administrator would expect: one `@`, a
 /// plausible local part and a dotted domain. Returns what is wrong.

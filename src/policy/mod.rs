@@ -11,6 +11,7 @@ pub mod diag;
 pub mod duration;
 pub mod model;
 pub mod schema;
+pub mod scope;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -22,8 +23,9 @@ use time::Duration;
 
 pub use diag::{Diagnostic, Diagnostics, Origin};
 pub use model::{Onboarding, SignupMode, VerificationMode};
+pub use scope::Scope;
 
-use crate::tenant::types::Profile;
+use crate::auth0::Profile;
 use model::{ApplicationPolicy, ConnectionPolicy, LoginPolicy, TOP_LEVEL_KEYS, UserPolicy};
 use yaml::{Node, NodeKind};
 

@@ -11,8 +11,8 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::plan::{FieldChange, Plan};
 
-/// Output formats of `plan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Output formats of `plan` (how the command line spells them is `cli.rs`'s business).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Human-readable, Terraform-like.
     Text,
@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 /// Output formats of `apply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyFormat {
     /// The plan, each action's outcome as it ends, and a summary.
     Text,

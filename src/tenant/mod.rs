@@ -13,8 +13,7 @@ pub use error::ApiError;
 pub use pacing::PacingConfig;
 pub use types::{Action, Binding, Client, Connection, User};
 
-use crate::plan::Scope;
-use crate::policy::{DesiredState, VerificationMode};
+use crate::policy::{DesiredState, Scope, VerificationMode};
 
 /// What the plan compares the policies with.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,8 +26,6 @@ pub struct LiveState {
     pub users: BTreeMap<String, Vec<User>>,
     /// The login Action's state in the tenant.
     pub login: LiveLogin,
-    /// What was read (everything, unless the plan is targeted).
-    pub scope: Scope,
 }
 
 /// verifyctl's post-login Action as the tenant has it.
@@ -115,7 +112,6 @@ pub async fn read_live_state_in(
         clients,
         users,
         login,
-        scope: scope.clone(),
     })
 }
 

@@ -14,14 +14,20 @@
 //! then the confirmed record. If a run dies between them, the next plan finds `pending`,
 //! counts it as sent (it may have gone out), warns, and repairs the record, so a crash can
 //! never cause a second email without the plan saying so. All functions here are pure.
+//!
+//! The format is shared vocabulary: the planner reads it, apply writes it, saved plans
+//! fingerprint it and the policy checks keep its key reserved. The resend policy applied to
+//! it is the planner's ([`crate::plan::resend`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::clock::{format_timestamp, parse_timestamp};
-use crate::policy::Resend;
-use crate::policy::checks::LEDGER_KEY;
+use crate::clock::format_timestamp;
+
+/// The `app_metadata` key under which verifyctl keeps its send ledger (policies may not set
+/// it; it is verifyctl's only footprint in `app_metadata` besides the keys a policy owns).
+pub const LEDGER_KEY: &str = "verifyctl";
 
 /// The ledger format version written under `v`.
 pub const LEDGER_VERSION: u32 = 1;
@@ -224,52 +230,6 @@ fn add_send(record: Option<SendRecord>, at: &str, job_id: Option<String>) -> Sen
     }
 }
 
-/// Whether the resend policy allows another verification email now, and why (not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResendDecision {
-    /// Never sent: send the first one.
-    First,
-    /// Sent before, the wait is over and the maximum not reached.
-    Again { sent: u32, last: String },
-    /// The maximum was reached.
-    Exhausted { sent: u32 },
-    /// Too soon since the last one.
-    Wait {
-        sent: u32,
-        last: String,
-        next_at: OffsetDateTime,
-    },
-}
-
-/// Applies `resend` to the sends recorded so far.
-pub fn resend_decision(
-    record: Option<&SendRecord>,
-    resend: Resend,
-    now: OffsetDateTime,
-) -> ResendDecision {
-    let Some(record) = record else {
-        return ResendDecision::First;
-    };
-    if record.count >= resend.max {
-        return ResendDecision::Exhausted { sent: record.count };
-    }
-    // An unparseable timestamp is treated as "just now": wait rather than risk a burst.
-    let last = parse_timestamp(&record.last_sent_at).unwrap_or(now);
-    let next_at = last + resend.after;
-    if now >= next_at {
-        ResendDecision::Again {
-            sent: record.count,
-            last: record.last_sent_at.clone(),
-        }
-    } else {
-        ResendDecision::Wait {
-            sent: record.count,
-            last: record.last_sent_at.clone(),
-            next_at,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,38 +312,6 @@ mod tests {
         assert_eq!(
             Value::Object(patch),
             json!({"verifyctl": {"v": 1, "password_reset": {"count": 1, "first_sent_at": "2026-11-01T10:00:00.000Z", "last_sent_at": "2026-11-01T10:00:00.000Z"}}})
-        );
-    }
-
-    #[test]
-    fn resend_policy_waits_then_sends_until_the_maximum() {
-        let policy = Resend {
-            after: Duration::hours(72),
-            max: 2,
-        };
-        assert_eq!(resend_decision(None, policy, T0), ResendDecision::First);
-        let one = Ledger::default().with_send(SendKind::VerificationEmail, T0, None);
-        let record = one.verification_email.as_ref();
-        assert!(matches!(
-            resend_decision(record, policy, T0 + Duration::hours(71)),
-            ResendDecision::Wait { sent: 1, .. }
-        ));
-        assert!(matches!(
-            resend_decision(record, policy, T0 + Duration::hours(72)),
-            ResendDecision::Again { sent: 1, .. }
-        ));
-        let two = one.with_send(SendKind::VerificationEmail, T0 + Duration::hours(80), None);
-        assert_eq!(
-            resend_decision(
-                two.verification_email.as_ref(),
-                policy,
-                T0 + Duration::days(30)
-            ),
-            ResendDecision::Exhausted { sent: 2 }
-        );
-        assert_eq!(
-            resend_decision(record, Resend::ONCE, T0 + Duration::days(30)),
-            ResendDecision::Exhausted { sent: 1 }
         );
     }
 }
