@@ -185,7 +185,7 @@ async fn main() {
 
     let mut per_kind: BTreeMap<ActionKind, (usize, usize)> = BTreeMap::new();
     for action in &plan.actions {
-        let entry = per_kind.entry(action.kind).or_default();
+        let entry = per_kind.entry(action.kind()).or_default();
         entry.0 += 1;
         entry.1 += action.calls().len();
     }

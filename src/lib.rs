@@ -25,7 +25,6 @@ pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod run;
-pub mod saved;
 pub mod secret;
 pub mod session;
 pub mod tenant;

@@ -242,13 +242,13 @@ impl<'a> Executor<'a> {
         )];
         for action in &actions {
             match self.run(action).await {
-                Ok(detail) => done.push(format!("{}: {detail}", action.kind.as_str())),
+                Ok(detail) => done.push(format!("{}: {detail}", action.kind().as_str())),
                 Err(failure) => {
                     return Err(Failure {
                         message: format!(
                             "{}; {}: {}",
                             done.join("; "),
-                            action.kind.as_str(),
+                            action.kind().as_str(),
                             failure.message
                         ),
                         hint: failure.hint,

@@ -47,6 +47,26 @@ pub enum OutcomeStatus {
     NotStarted,
 }
 
+impl OutcomeStatus {
+    /// The mark every printer shows before an outcome: `✓`, `✗` or `·`.
+    pub fn mark(self) -> &'static str {
+        match self {
+            OutcomeStatus::Succeeded => "✓",
+            OutcomeStatus::Failed => "✗",
+            OutcomeStatus::NotStarted => "·",
+        }
+    }
+
+    /// The outcome in one word (or two) for listings: `done`, `FAILED`, `not started`.
+    pub fn word(self) -> &'static str {
+        match self {
+            OutcomeStatus::Succeeded => "done",
+            OutcomeStatus::Failed => "FAILED",
+            OutcomeStatus::NotStarted => "not started",
+        }
+    }
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
@@ -202,7 +222,7 @@ async fn run_chain(
         let action = &actions[index];
         let outcome = if cancellation.is_cancelled() {
             ActionOutcome {
-                kind: action.kind,
+                kind: action.kind(),
                 target: action.target.clone(),
                 status: OutcomeStatus::NotStarted,
                 detail: "not started: the run was interrupted".into(),
@@ -211,14 +231,14 @@ async fn run_chain(
         } else {
             match executor.run(action).await {
                 Ok(detail) => ActionOutcome {
-                    kind: action.kind,
+                    kind: action.kind(),
                     target: action.target.clone(),
                     status: OutcomeStatus::Succeeded,
                     detail,
                     hint: None,
                 },
                 Err(failure) => ActionOutcome {
-                    kind: action.kind,
+                    kind: action.kind(),
                     target: action.target.clone(),
                     status: OutcomeStatus::Failed,
                     detail: failure.message,
@@ -281,7 +301,6 @@ mod tests {
 
     fn action(target: Target) -> Action {
         Action {
-            kind: ActionKind::MarkEmailVerified,
             target,
             reason: String::new(),
             changes: Vec::new(),

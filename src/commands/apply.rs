@@ -6,20 +6,19 @@ use std::path::Path;
 
 use super::{
     CliError, CommandResult, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, clock_from_env, emit,
-    emulator_config, make_plan, pace, stdout_color, tenant_source,
+    emulator_config, make_plan, pace, read_tenant, stdout_color, tenant_source,
 };
 use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
 use crate::cli::ApplyArgs;
 use crate::clock::Clock;
+use crate::plan::saved::SavedPlan;
 use crate::plan::{Plan, Scope};
 use crate::policy::{self, DesiredState};
 use crate::progress::Progress;
-use crate::report::json::{FORMAT_VERSION, PlanDocument};
+use crate::report::json::{SavedPlanError, parse_saved};
 use crate::report::mask::mask_emails;
 use crate::report::{self, ApplyFormat, Format, PlanContext};
-use crate::saved::{live_changes, observe, policy_changes, policy_digest};
 use crate::session::TenantSession;
-use crate::tenant::read_live_state_in;
 
 /// `verifyctl apply`
 pub async fn apply(args: ApplyArgs) -> CommandResult {
@@ -32,14 +31,14 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     }
     let saved = args.plan.as_deref().map(read_saved_plan).transpose()?;
     let desired = policy::load_dir(&args.policy_dir)?;
-    if let Some(document) = &saved {
-        check_policies(document, &desired)?;
+    if let Some(saved) = &saved {
+        check_policies(saved, &desired)?;
     }
     let clock = clock_from_env()?;
     let source = tenant_source(&args.tenant)?;
     let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
-    let planned = match &saved {
-        Some(document) => saved_plan(&session, &desired, document).await,
+    let planned = match saved {
+        Some(saved) => saved_plan(&session, &desired, saved).await,
         None => {
             let scope = Scope::new(&args.target.connections, &args.target.users);
             make_plan(&session, &desired, &scope, &clock)
@@ -59,32 +58,33 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
 }
 
 /// Reads a file written by `plan --out`.
-fn read_saved_plan(path: &Path) -> Result<PlanDocument, CliError> {
+fn read_saved_plan(path: &Path) -> Result<SavedPlan, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), None))?;
-    let document: PlanDocument = serde_json::from_str(&text).map_err(|e| {
-        CliError::new(
+    parse_saved(&text).map_err(|error| match error {
+        SavedPlanError::Unreadable(e) => CliError::new(
             format!("{} is not a verifyctl plan file: {e}", path.display()),
             Some("write one with `verifyctl plan --out plan.json`".into()),
-        )
-    })?;
-    if document.format_version != FORMAT_VERSION {
-        return Err(CliError::new(
-            format!(
-                "{} has plan format {}, this verifyctl reads {FORMAT_VERSION}",
-                path.display(),
-                document.format_version
-            ),
+        ),
+        SavedPlanError::OtherVersion { .. } => CliError::new(
+            format!("{} has {error}", path.display()),
             Some("plan again with this verifyctl".into()),
-        ));
-    }
-    if document.saved.is_none() || document.to_plan().is_none() {
-        return Err(CliError::new(
-            format!("{} is a JSON plan report, not a saved plan", path.display()),
+        ),
+        SavedPlanError::Report => CliError::new(
+            format!("{} is {error}", path.display()),
             Some("save plans with `verifyctl plan --out plan.json` (not `--format json`)".into()),
-        ));
-    }
-    Ok(document)
+        ),
+        SavedPlanError::KindMismatch { .. } => CliError::new(
+            format!(
+                "{} is not a saved plan as verifyctl wrote it: {error}",
+                path.display()
+            ),
+            Some(
+                "plan again (`verifyctl plan --out plan.json`) instead of editing a saved plan"
+                    .into(),
+            ),
+        ),
+    })
 }
 
 fn refuse(what: &str, changes: &[String]) -> CliError {
@@ -98,11 +98,8 @@ fn refuse(what: &str, changes: &[String]) -> CliError {
     CliError(text)
 }
 
-fn check_policies(document: &PlanDocument, desired: &DesiredState) -> Result<(), CliError> {
-    let Some(saved) = &document.saved else {
-        return Ok(());
-    };
-    let changes = policy_changes(&saved.policies, &policy_digest(desired));
+fn check_policies(saved: &SavedPlan, desired: &DesiredState) -> Result<(), CliError> {
+    let changes = saved.policy_changes(desired);
     if changes.is_empty() {
         Ok(())
     } else {
@@ -115,36 +112,29 @@ fn check_policies(document: &PlanDocument, desired: &DesiredState) -> Result<(),
 async fn saved_plan(
     session: &TenantSession,
     desired: &DesiredState,
-    document: &PlanDocument,
+    saved: SavedPlan,
 ) -> Result<(Plan, PlanContext), CliError> {
-    let (Some(plan), Some(saved)) = (document.to_plan(), &document.saved) else {
-        return Err(CliError::new("the saved plan has no operations", None));
-    };
-    if session.label() != document.tenant {
+    if session.label() != saved.context.tenant {
         return Err(refuse(
             "it is for another tenant",
             &[format!(
                 "it was made for {}, this is {}",
-                document.tenant,
+                saved.context.tenant,
                 session.label()
             )],
         ));
     }
-    let scope = plan.scope.clone().unwrap_or_default();
-    let restricted = scope
-        .restrict(desired)
-        .map_err(|message| CliError::new(message, None))?;
-    let before = session.client().stats().total();
-    let live = read_live_state_in(session.client(), &restricted, &scope).await?;
-    let changes = live_changes(&saved.observed, &observe(&plan, &live));
+    let scope = saved.plan.scope.clone().unwrap_or_default();
+    let (_, live, requests) = read_tenant(session, desired, &scope).await?;
+    let changes = saved.live_changes(&live);
     if !changes.is_empty() {
         return Err(refuse("the tenant changed since it was made", &changes));
     }
     let context = PlanContext {
-        tenant: document.tenant.clone(),
-        requests: session.client().stats().total() - before,
+        tenant: saved.context.tenant,
+        requests,
     };
-    Ok((plan, context))
+    Ok((saved.plan, context))
 }
 
 async fn execute(
@@ -187,13 +177,9 @@ async fn execute(
     let mut progress = Progress::new(plan.actions.len(), !args.no_progress);
     let mut on_outcome = |done: usize, total: usize, outcome: &ActionOutcome| {
         if text {
-            let mark = match outcome.status {
-                OutcomeStatus::Succeeded => "✓",
-                OutcomeStatus::Failed => "✗",
-                OutcomeStatus::NotStarted => "·",
-            };
             let mut line = format!(
-                "[{done}/{total}] {mark} {} {}: {}",
+                "[{done}/{total}] {} {} {}: {}",
+                outcome.status.mark(),
                 outcome.kind.as_str(),
                 outcome.target,
                 outcome.detail

@@ -100,6 +100,22 @@ pub(super) fn plan_errors(errors: Vec<PlanError>) -> CliError {
 
 pub type CommandResult = Result<u8, CliError>;
 
+/// The policies restricted to `scope` and the tenant read for them, with the number of
+/// Management API requests the read took.
+pub(super) async fn read_tenant(
+    session: &TenantSession,
+    desired: &DesiredState,
+    scope: &Scope,
+) -> Result<(DesiredState, LiveState, u64), CliError> {
+    let before = session.client().stats().total();
+    let restricted = scope.restrict(desired).map_err(|message| {
+        CliError::new(message, Some("name connections the policies define".into()))
+    })?;
+    let live = read_live_state_in(session.client(), &restricted, scope).await?;
+    let requests = session.client().stats().total() - before;
+    Ok((restricted, live, requests))
+}
+
 /// Reads the live state and plans. Errors carry everything the user needs.
 pub(super) async fn make_plan(
     session: &TenantSession,
@@ -107,12 +123,7 @@ pub(super) async fn make_plan(
     scope: &Scope,
     clock: &Clock,
 ) -> Result<(Plan, PlanContext, LiveState), CliError> {
-    let before = session.client().stats().total();
-    let restricted = scope.restrict(desired).map_err(|message| {
-        CliError::new(message, Some("name connections the policies define".into()))
-    })?;
-    let live = read_live_state_in(session.client(), &restricted, scope).await?;
-    let requests = session.client().stats().total() - before;
+    let (restricted, live, requests) = read_tenant(session, desired, scope).await?;
     let mut plan = build_plan_in(&restricted, &live, scope, clock.now()).map_err(plan_errors)?;
     warn_about_missing_action_secrets(&mut plan);
     Ok((
@@ -129,7 +140,7 @@ pub(super) async fn make_plan(
 /// needs its credentials at apply time.
 fn warn_about_missing_action_secrets(plan: &mut Plan) {
     let needs_secrets = plan.actions.iter().any(|action| {
-        action.kind == ActionKind::DeployLoginAction
+        action.kind() == ActionKind::DeployLoginAction
             && matches!(&action.operation, Operation::DeployLoginAction(d) if !d.secret_names.is_empty())
     });
     let missing: Vec<&str> = [

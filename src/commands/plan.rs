@@ -8,9 +8,9 @@ use super::{
 };
 use crate::cli::PlanArgs;
 use crate::plan::Scope;
+use crate::plan::saved::SavedPlan;
 use crate::policy;
-use crate::report::{self, json::PlanDocument};
-use crate::saved::{SavedState, observe, policy_digest};
+use crate::report;
 use crate::session::TenantSession;
 
 /// `verifyctl plan`
@@ -23,20 +23,25 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
     let planned = make_plan(&session, &desired, &scope, &clock).await;
     session.close(false).await?;
     let (plan, context, live) = planned?;
-    if let Some(path) = &args.out {
-        let saved = SavedState {
-            created_at: crate::clock::format_timestamp(clock.now()),
-            policies: policy_digest(&desired),
-            observed: observe(&plan, &live),
-        };
-        let document = PlanDocument::new(&plan, &context, Some(saved));
-        write_atomically(path, &report::json::to_pretty(&document)).map_err(|e| {
-            CliError::new(
-                format!("cannot write the plan to {}: {e}", path.display()),
-                None,
-            )
-        })?;
-    }
+    let (plan, context) = match &args.out {
+        Some(path) => {
+            let saved = SavedPlan::new(
+                plan,
+                context,
+                &desired,
+                &live,
+                crate::clock::format_timestamp(clock.now()),
+            );
+            write_atomically(path, &report::json::render_saved(&saved)).map_err(|e| {
+                CliError::new(
+                    format!("cannot write the plan to {}: {e}", path.display()),
+                    None,
+                )
+            })?;
+            (saved.plan, saved.context)
+        }
+        None => (plan, context),
+    };
     let color = stdout_color() && !args.mask_emails;
     emit(
         &report::render_plan(&plan, &context, args.format, color),

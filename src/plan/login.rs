@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::build::{Resolved, ResolvedApplication, resolve};
 use super::users::change;
 use super::warnings::WarningSink;
-use super::{Action, ActionKind, LoginActionDeployment, Operation, PlanError, Target, WarningKind};
+use super::{Action, LoginActionDeployment, Operation, PlanError, Target, WarningKind};
 use crate::login_action::{self, LoginRules, ResendRule};
 use crate::policy::{ApplicationSelector, DesiredState, VerificationMode};
 use crate::tenant::{Action as LiveAction, LiveLogin, LiveState};
@@ -128,7 +128,6 @@ pub(super) fn plan_login(
     if !rules.enforces_anything() {
         if let Some(binding) = bound {
             actions.push(Action {
-                kind: ActionKind::UnbindLoginAction,
                 target,
                 reason: "no policy blocks unverified logins any more; the Action stays in the tenant, unbound, and every other binding is kept".into(),
                 changes: vec![change(
@@ -201,7 +200,6 @@ pub(super) fn plan_login(
         )
     };
     actions.push(Action {
-        kind: ActionKind::DeployLoginAction,
         target,
         reason,
         changes,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::users::change;
 use super::warnings::WarningSink;
-use super::{Action, ActionKind, Operation, PlanError, Target, WarningKind};
+use super::{Action, Operation, PlanError, Target, WarningKind};
 use crate::auth0::StrategyKind;
 use crate::policy::{ConnectionSpec, SignupMode, VerificationMode};
 use crate::tenant::types::Connection;
@@ -64,7 +64,6 @@ pub(super) fn plan_signup(
     };
     if let Some(disable) = wanted.filter(|disable| *disable != disabled_now) {
         actions.push(Action {
-            kind: ActionKind::SetSignup,
             target: Target::Connection {
                 name: spec.name.clone(),
             },

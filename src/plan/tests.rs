@@ -79,7 +79,7 @@ fn partner(id: &str, fields: Value) -> User {
 fn summary(plan: &Plan) -> Vec<String> {
     plan.actions
         .iter()
-        .map(|a| format!("{} {}", a.kind.as_str(), a.target))
+        .map(|a| format!("{} {}", a.kind().as_str(), a.target))
         .collect()
 }
 
@@ -252,7 +252,7 @@ fn trusted_marks_verified_without_email_and_never_unverifies() {
     for action in plan
         .actions
         .iter()
-        .filter(|a| a.kind != ActionKind::CreateUser)
+        .filter(|a| a.kind() != ActionKind::CreateUser)
     {
         for change in action
             .changes

@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 
 use super::build::ConnectionContext;
 use super::resend::{ResendDecision, resend_decision};
-use crate::ledger::{Ledger, LedgerRead, SendKind};
 use super::warnings::WarningSink;
 use super::{
     Action, ActionKind, CreateEmail, FieldChange, NewUser, Operation, Target, Warning, WarningKind,
 };
 use crate::auth0::StrategyKind;
 use crate::clock::parse_timestamp;
+use crate::ledger::{Ledger, LedgerRead, SendKind};
 use crate::policy::duration::format_duration;
 use crate::policy::{DesiredState, Onboarding, UserSpec, VerificationMode};
 use crate::tenant::types::{
@@ -229,7 +229,6 @@ fn create_user(
         CreateEmail::PasswordReset { .. } => "a password-reset email follows".into(),
     };
     actions.push(Action {
-        kind: ActionKind::CreateUser,
         target: Target::user(&context.name, Some(spec.email.clone()), None),
         reason: format!(
             "listed at {} but not in the tenant; email_verification {}, onboarding {}: {email_note}",
@@ -334,7 +333,7 @@ fn existing_user(
 
     let planned_send = actions[before..].iter().any(|a| {
         matches!(
-            a.kind,
+            a.kind(),
             ActionKind::SendVerificationEmail | ActionKind::SendPasswordReset
         )
     });
@@ -342,7 +341,6 @@ fn existing_user(
         warnings.user(context, WarningKind::InterruptedSend, user_label(user));
         if !planned_send {
             actions.push(Action {
-                kind: ActionKind::RecordInterruptedSend,
                 target: target.clone(),
                 reason: format!(
                     "a {} was started at {} by an apply that did not finish; it may have been delivered, so it is recorded as sent",
@@ -365,7 +363,6 @@ fn existing_user(
 
 fn mark_verified(target: &Target, user: &User, reason: String) -> Action {
     Action {
-        kind: ActionKind::MarkEmailVerified,
         target: target.clone(),
         reason,
         changes: vec![change(
@@ -407,7 +404,6 @@ fn verification_send(
     });
     let sent = record.as_ref().map_or(0, |r| r.count);
     actions.push(Action {
-        kind: ActionKind::SendVerificationEmail,
         target: target.clone(),
         reason,
         changes: vec![change(
@@ -445,7 +441,6 @@ fn password_reset_onboarding(
         None => {
             if !verified && logins == 0 && user.blocked != Some(true) {
                 actions.push(Action {
-                    kind: ActionKind::SendPasswordReset,
                     target: target.clone(),
                     reason: "onboarding password-reset: the user has never logged in and verifyctl has not sent a password-reset email yet".into(),
                     changes: vec![change(
@@ -525,7 +520,6 @@ fn profile_update(
         return;
     }
     actions.push(Action {
-        kind: ActionKind::UpdateProfile,
         target: target.clone(),
         reason: format!(
             "profile fields listed at {} differ from the tenant",

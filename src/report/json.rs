@@ -2,9 +2,11 @@
 //!
 //! [`PlanDocument`] is versioned (`format_version`), described by
 //! `schemas/plan.schema.json` (generated from these types and checked current by a test),
-//! and only ever gains fields within a version. `plan --format json` prints it; `plan --out`
-//! writes the same document with each action's `operation` and a `saved` section, which is
-//! what `apply --plan` reads back.
+//! and only ever gains fields within a version. It is a view: it borrows the plan and
+//! derives each action's kind and calls from its operation. `plan --format json` prints it;
+//! a saved plan ([`SavedPlan`], `plan --out`) is the same document with each action's
+//! `operation` and a `saved` section, written by [`render_saved`] and read back by
+//! [`parse_saved`].
 
 use std::collections::BTreeMap;
 
@@ -14,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::PlanContext;
 use crate::apply::ApplyReport;
+use crate::plan::saved::{SavedPlan, SavedState};
 use crate::plan::{Action, ActionKind, FieldChange, Operation, Plan, Scope, Target, Warning};
-use crate::saved::SavedState;
 
 /// The version of the JSON plan and apply documents.
 pub const FORMAT_VERSION: &str = "1";
@@ -24,24 +26,24 @@ pub const FORMAT_VERSION: &str = "1";
 pub const PLAN_SCHEMA_PATH: &str = "schemas/plan.schema.json";
 
 /// A plan as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(title = "verifyctl JSON plan")]
-pub struct PlanDocument {
+pub struct PlanDocument<'a> {
     /// `"1"`.
-    pub format_version: String,
+    pub format_version: &'static str,
     /// The tenant the plan was made against (its domain, or `tenant file PATH`).
-    pub tenant: String,
+    pub tenant: &'a str,
     /// Present when the plan covers only some connections or users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<Scope>,
+    pub scope: Option<&'a Scope>,
     pub summary: Summary,
-    pub actions: Vec<ActionEntry>,
-    pub warnings: Vec<Warning>,
+    pub actions: Vec<ActionEntry<'a>>,
+    pub warnings: &'a [Warning],
     /// Management API requests it took to read the tenant.
     pub requests: u64,
     /// Only in saved plans (`plan --out`): what `apply --plan` checks before applying.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saved: Option<SavedState>,
+    pub saved: Option<&'a SavedState>,
 }
 
 /// Counts.
@@ -54,40 +56,44 @@ pub struct Summary {
 }
 
 /// One action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ActionEntry {
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ActionEntry<'a> {
     pub kind: ActionKind,
-    pub target: Target,
-    pub reason: String,
-    pub changes: Vec<FieldChange>,
+    pub target: &'a Target,
+    pub reason: &'a str,
+    pub changes: &'a [FieldChange],
     /// The Management API calls it makes, in order.
-    pub calls: Vec<String>,
+    pub calls: Vec<&'static str>,
     /// Only in saved plans: exactly what apply sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<Operation>,
+    pub operation: Option<&'a Operation>,
 }
 
-impl ActionEntry {
-    fn new(action: &Action, with_operation: bool) -> Self {
+impl<'a> ActionEntry<'a> {
+    fn new(action: &'a Action, with_operation: bool) -> Self {
         ActionEntry {
-            kind: action.kind,
-            target: action.target.clone(),
-            reason: action.reason.clone(),
-            changes: action.changes.clone(),
-            calls: action.calls().into_iter().map(String::from).collect(),
-            operation: with_operation.then(|| action.operation.clone()),
+            kind: action.kind(),
+            target: &action.target,
+            reason: &action.reason,
+            changes: &action.changes,
+            calls: action.calls(),
+            operation: with_operation.then_some(&action.operation),
         }
     }
 }
 
-impl PlanDocument {
+impl<'a> PlanDocument<'a> {
     /// The document for `plan`; `saved` adds operations and the saved section.
-    pub fn new(plan: &Plan, context: &PlanContext, saved: Option<SavedState>) -> PlanDocument {
+    pub fn new(
+        plan: &'a Plan,
+        context: &'a PlanContext,
+        saved: Option<&'a SavedState>,
+    ) -> PlanDocument<'a> {
         let with_operations = saved.is_some();
         PlanDocument {
-            format_version: FORMAT_VERSION.to_string(),
-            tenant: context.tenant.clone(),
-            scope: plan.scope.clone(),
+            format_version: FORMAT_VERSION,
+            tenant: &context.tenant,
+            scope: plan.scope.as_ref(),
             summary: Summary {
                 total: plan.actions.len(),
                 by_kind: plan
@@ -102,34 +108,104 @@ impl PlanDocument {
                 .iter()
                 .map(|a| ActionEntry::new(a, with_operations))
                 .collect(),
-            warnings: plan.warnings.clone(),
+            warnings: &plan.warnings,
             requests: context.requests,
             saved,
         }
     }
+}
 
-    /// The plan back from a saved document; `None` when an action lacks its operation
-    /// (a `--format json` document, not a saved plan).
-    pub fn to_plan(&self) -> Option<Plan> {
-        let actions = self
-            .actions
-            .iter()
-            .map(|entry| {
-                Some(Action {
-                    kind: entry.kind,
-                    target: entry.target.clone(),
-                    reason: entry.reason.clone(),
-                    changes: entry.changes.clone(),
-                    operation: entry.operation.clone()?,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Plan {
-            actions,
-            warnings: self.warnings.clone(),
-            scope: self.scope.clone(),
-        })
+/// Why a file is not a saved plan this verifyctl can apply.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    /// Not JSON, or not shaped like a plan document.
+    #[error("{0}")]
+    Unreadable(serde_json::Error),
+    /// Written by a verifyctl with another format.
+    #[error("plan format {found}, this verifyctl reads {FORMAT_VERSION}")]
+    OtherVersion { found: String },
+    /// A `--format json` report: no operations, no `saved` section.
+    #[error("a JSON plan report, not a saved plan")]
+    Report,
+    /// An action's `kind` disagrees with its operation (the file was edited).
+    #[error(
+        "action {number} says it is `{stated}` but its operation is `{derived}`; the file was edited after it was saved"
+    )]
+    KindMismatch {
+        number: usize,
+        stated: &'static str,
+        derived: &'static str,
+    },
+}
+
+/// Writes a saved plan: the plan document with operations and the `saved` section.
+pub fn render_saved(saved: &SavedPlan) -> String {
+    to_pretty(&PlanDocument::new(
+        &saved.plan,
+        &saved.context,
+        Some(&saved.state),
+    ))
+}
+
+/// Reads a file written by [`render_saved`]. Each action's kind is derived from its
+/// operation; a stated kind that disagrees is refused.
+pub fn parse_saved(text: &str) -> Result<SavedPlan, SavedPlanError> {
+    #[derive(Deserialize)]
+    struct Header {
+        format_version: String,
+        #[serde(default)]
+        saved: Option<serde::de::IgnoredAny>,
     }
+    #[derive(Deserialize)]
+    struct SavedFile {
+        tenant: String,
+        #[serde(default)]
+        scope: Option<Scope>,
+        actions: Vec<SavedAction>,
+        warnings: Vec<Warning>,
+        requests: u64,
+        saved: SavedState,
+    }
+    #[derive(Deserialize)]
+    struct SavedAction {
+        kind: ActionKind,
+        #[serde(flatten)]
+        action: Action,
+    }
+    let header: Header = serde_json::from_str(text).map_err(SavedPlanError::Unreadable)?;
+    if header.format_version != FORMAT_VERSION {
+        return Err(SavedPlanError::OtherVersion {
+            found: header.format_version,
+        });
+    }
+    if header.saved.is_none() {
+        return Err(SavedPlanError::Report);
+    }
+    let file: SavedFile = serde_json::from_str(text).map_err(SavedPlanError::Unreadable)?;
+    let mut actions = Vec::with_capacity(file.actions.len());
+    for (index, entry) in file.actions.into_iter().enumerate() {
+        let derived = entry.action.kind();
+        if entry.kind != derived {
+            return Err(SavedPlanError::KindMismatch {
+                number: index + 1,
+                stated: entry.kind.as_str(),
+                derived: derived.as_str(),
+            });
+        }
+        actions.push(entry.action);
+    }
+    Ok(SavedPlan {
+        plan: Plan {
+            actions,
+            warnings: file.warnings,
+            scope: file.scope,
+        },
+        context: PlanContext {
+            tenant: file.tenant,
+            requests: file.requests,
+        },
+        state: file.saved,
+    })
 }
 
 /// Renders a plan as pretty JSON with a trailing newline.
@@ -169,4 +245,79 @@ pub(crate) fn to_pretty<T: Serialize>(value: &T) -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot render JSON: {e}\"}}"));
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::plan::saved::PolicyDigest;
+
+    fn saved_plan() -> SavedPlan {
+        SavedPlan {
+            plan: Plan {
+                actions: vec![Action {
+                    target: Target::user("db", Some("a@x.example".into()), Some("auth0|1".into())),
+                    reason: "trusted".into(),
+                    changes: Vec::new(),
+                    operation: Operation::MarkEmailVerified {
+                        user_id: "auth0|1".into(),
+                    },
+                }],
+                warnings: Vec::new(),
+                scope: None,
+            },
+            context: PlanContext {
+                tenant: "acme.example".into(),
+                requests: 3,
+            },
+            state: SavedState {
+                created_at: "2026-11-22T10:00:00.000Z".into(),
+                policies: PolicyDigest {
+                    digest: "d".into(),
+                    files: BTreeMap::new(),
+                },
+                observed: BTreeMap::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn saved_plans_read_back_as_written() {
+        let saved = saved_plan();
+        let text = render_saved(&saved);
+        assert!(text.contains("\"kind\": \"mark_email_verified\""), "{text}");
+        assert_eq!(parse_saved(&text).expect("reads back"), saved);
+    }
+
+    #[test]
+    fn a_kind_edited_away_from_its_operation_is_refused() {
+        let text = render_saved(&saved_plan()).replace(
+            "\"kind\": \"mark_email_verified\"",
+            "\"kind\": \"update_profile\"",
+        );
+        let error = parse_saved(&text).expect_err("edited");
+        assert_eq!(
+            error.to_string(),
+            "action 1 says it is `update_profile` but its operation is `mark_email_verified`; the file was edited after it was saved"
+        );
+    }
+
+    #[test]
+    fn reports_and_other_versions_are_not_saved_plans() {
+        let saved = saved_plan();
+        let report = render_plan(&saved.plan, &saved.context);
+        assert!(matches!(parse_saved(&report), Err(SavedPlanError::Report)));
+        let other =
+            render_saved(&saved).replace("\"format_version\": \"1\"", "\"format_version\": \"9\"");
+        assert!(matches!(
+            parse_saved(&other),
+            Err(SavedPlanError::OtherVersion { found }) if found == "9"
+        ));
+        assert!(matches!(
+            parse_saved("{"),
+            Err(SavedPlanError::Unreadable(_))
+        ));
+    }
 }

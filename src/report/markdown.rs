@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::mask::mask_emails;
 use super::text::summary_line;
 use super::{PlanContext, diff_lines, display_value};
-use crate::plan::{Action, ActionKind, FieldChange, Operation, Plan, Target, Warning};
+use crate::plan::{Action, ActionKind, FieldChange, Plan, Target, Warning};
 
 /// The hidden first line of every rendering: CI finds its previous comment by it.
 pub const COMMENT_MARKER: &str = "<!-- verifyctl-plan -->";
@@ -283,7 +283,7 @@ fn render_table(plan: &Plan, groups: &[Group<'_>]) -> Vec<String> {
     let mut header = String::from("| |");
     let mut rule = String::from("|---|");
     for kind in &kinds {
-        let _ = write!(header, " {} |", column_title(*kind));
+        let _ = write!(header, " {} |", kind.column_title());
         rule.push_str("--:|");
     }
     header.push_str(" total |\n");
@@ -293,7 +293,7 @@ fn render_table(plan: &Plan, groups: &[Group<'_>]) -> Vec<String> {
     for group in groups {
         let mut row = format!("| {} |", group_label(&group.key, true));
         for kind in &kinds {
-            let count = group.actions.iter().filter(|a| a.kind == *kind).count();
+            let count = group.actions.iter().filter(|a| a.kind() == *kind).count();
             row.push_str(&count_cell(count));
         }
         let _ = writeln!(row, " {} |", group.actions.len());
@@ -316,20 +316,6 @@ fn count_cell(count: usize) -> String {
         " |".to_string()
     } else {
         format!(" {count} |")
-    }
-}
-
-fn column_title(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::SetSignup => "signup",
-        ActionKind::CreateUser => "create user",
-        ActionKind::UpdateProfile => "update profile",
-        ActionKind::MarkEmailVerified => "mark verified",
-        ActionKind::SendPasswordReset => "password-reset email",
-        ActionKind::SendVerificationEmail => "verification email",
-        ActionKind::RecordInterruptedSend => "record interrupted send",
-        ActionKind::DeployLoginAction => "deploy Action",
-        ActionKind::UnbindLoginAction => "unbind Action",
     }
 }
 
@@ -367,7 +353,7 @@ impl Section {
     fn new(group: &Group<'_>) -> Section {
         let mut phrases = Vec::new();
         for kind in ActionKind::ALL {
-            let count = group.actions.iter().filter(|a| a.kind == kind).count();
+            let count = group.actions.iter().filter(|a| a.kind() == kind).count();
             if count > 0 {
                 phrases.push(kind.count_phrase(count));
             }
@@ -422,48 +408,11 @@ impl Section {
     }
 }
 
-/// `+` creates, `-` removes, `~` changes (as in the text printer), and a verb.
-fn headline(action: &Action) -> (char, &'static str) {
-    let creates = match &action.operation {
-        Operation::CreateUser { .. } => true,
-        Operation::DeployLoginAction(d) => d.action_id.is_none(),
-        _ => false,
-    };
-    let symbol = if creates {
-        '+'
-    } else if action.kind == ActionKind::UnbindLoginAction {
-        '-'
-    } else {
-        '~'
-    };
-    let verb = match (&action.operation, action.kind) {
-        (
-            Operation::SetSignup {
-                disable_signup: true,
-                ..
-            },
-            _,
-        ) => "disable signup",
-        (Operation::SetSignup { .. }, _) => "enable signup",
-        (Operation::DeployLoginAction(d), _) if d.action_id.is_none() => "create, deploy and bind",
-        (Operation::DeployLoginAction(d), _) if !d.deploy => "bind to post-login",
-        (Operation::DeployLoginAction(_), _) => "update and deploy",
-        (_, ActionKind::UnbindLoginAction) => "unbind from post-login",
-        (_, ActionKind::CreateUser) => "create user",
-        (_, ActionKind::UpdateProfile) => "update profile",
-        (_, ActionKind::MarkEmailVerified) => "mark email verified",
-        (_, ActionKind::SendPasswordReset) => "send password-reset email",
-        (_, ActionKind::SendVerificationEmail) => "send verification email",
-        (_, ActionKind::RecordInterruptedSend) => "record interrupted send",
-        (_, ActionKind::SetSignup | ActionKind::DeployLoginAction) => "change",
-    };
-    (symbol, verb)
-}
-
 /// One action: headline with its target, reason, a table of single-line changes and a
 /// diff block per multi-line change; ends with a blank line.
 fn render_action(action: &Action) -> String {
-    let (symbol, verb) = headline(action);
+    let headline = action.headline();
+    let (symbol, verb) = (headline.symbol.as_char(), headline.short());
     let target = match &action.target {
         Target::Connection { name } | Target::LoginAction { name } => name.clone(),
         user => user.to_string(),
@@ -608,11 +557,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::{LoginActionDeployment, WarningKind};
+    use crate::plan::{LoginActionDeployment, Operation, WarningKind};
 
     fn mark_verified(connection: &str, email: &str, id: &str) -> Action {
         Action {
-            kind: ActionKind::MarkEmailVerified,
             target: Target::user(connection, Some(email.into()), Some(id.into())),
             reason: format!("connection `{connection}` is trusted: the address is known"),
             changes: vec![FieldChange {
@@ -807,7 +755,6 @@ mod tests {
         let before = "a\n```\nb\nc\n";
         let after = "a\n```\nb\nC\n";
         let action = Action {
-            kind: ActionKind::DeployLoginAction,
             target: Target::LoginAction {
                 name: "verifyctl-email-verification".into(),
             },
@@ -837,7 +784,10 @@ mod tests {
     #[test]
     fn json_values_are_diffed_line_by_line() {
         let mut action = mark_verified("db", "a@b.example", "auth0|1");
-        action.kind = ActionKind::UpdateProfile;
+        action.operation = Operation::UpdateProfile {
+            user_id: "auth0|1".into(),
+            patch: crate::tenant::types::UserPatch::default(),
+        };
         action.changes = vec![
             FieldChange {
                 field: "user_metadata.prefs".into(),

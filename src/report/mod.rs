@@ -9,6 +9,7 @@ pub mod text;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+pub use crate::plan::PlanContext;
 use crate::plan::{FieldChange, Plan};
 
 /// Output formats of `plan` (how the command line spells them is `cli.rs`'s business).
@@ -29,15 +30,6 @@ pub enum ApplyFormat {
     Text,
     /// One JSON document with every outcome and the request figures.
     Json,
-}
-
-/// Facts about the run that reports show next to the plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PlanContext {
-    /// The tenant the plan was made against (domain or tenant file).
-    pub tenant: String,
-    /// Management API requests the plan needed.
-    pub requests: u64,
 }
 
 /// Renders `plan` in `format`.

@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::{PlanContext, diff_lines, display_value};
 use crate::apply::{ApplyReport, OutcomeStatus};
-use crate::plan::{Action, ActionKind, FieldChange, Operation, Plan, Target};
+use crate::plan::{Action, ActionKind, ChangeSymbol, FieldChange, Plan, Target};
 
 struct Palette {
     color: bool,
@@ -117,47 +117,15 @@ fn group_title(target: &Target) -> String {
     }
 }
 
-fn headline(action: &Action) -> String {
-    let who = action.target.to_string();
-    match action.kind {
-        ActionKind::SetSignup => match &action.operation {
-            Operation::SetSignup {
-                disable_signup: true,
-                ..
-            } => format!("disable signup on {who}"),
-            _ => format!("enable signup on {who}"),
-        },
-        ActionKind::DeployLoginAction => match &action.operation {
-            Operation::DeployLoginAction(d) if d.action_id.is_none() => {
-                format!("create, deploy and bind {who}")
-            }
-            Operation::DeployLoginAction(d) if !d.deploy => format!("bind {who} to post-login"),
-            _ => format!("update and deploy {who}"),
-        },
-        ActionKind::UnbindLoginAction => format!("unbind {who} from post-login"),
-        ActionKind::CreateUser => format!("create user {who}"),
-        ActionKind::UpdateProfile => format!("update profile of {who}"),
-        ActionKind::MarkEmailVerified => format!("mark email verified for {who}"),
-        ActionKind::SendPasswordReset => format!("send password-reset email to {who}"),
-        ActionKind::SendVerificationEmail => format!("send verification email to {who}"),
-        ActionKind::RecordInterruptedSend => format!("record interrupted send for {who}"),
-    }
-}
-
 fn render_action(out: &mut String, action: &Action, palette: &Palette) {
-    let creates = match &action.operation {
-        Operation::CreateUser { .. } => true,
-        Operation::DeployLoginAction(d) => d.action_id.is_none(),
-        _ => false,
+    let headline = action.headline();
+    let symbol = headline.symbol.as_char().to_string();
+    let symbol = match headline.symbol {
+        ChangeSymbol::Create => palette.green(&symbol),
+        ChangeSymbol::Update => palette.yellow(&symbol),
+        ChangeSymbol::Remove => palette.red(&symbol),
     };
-    let symbol = if creates {
-        palette.green("+")
-    } else if action.kind == ActionKind::UnbindLoginAction {
-        palette.red("-")
-    } else {
-        palette.yellow("~")
-    };
-    let _ = writeln!(out, "  {symbol} {}", headline(action));
+    let _ = writeln!(out, "  {symbol} {}", headline.with_target(&action.target));
     let _ = writeln!(
         out,
         "      {}",
@@ -221,11 +189,13 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
     let palette = Palette { color };
     let mut out = String::new();
     for outcome in &report.outcomes {
-        let (mark, word) = match outcome.status {
-            OutcomeStatus::Succeeded => (palette.green("✓"), "done"),
-            OutcomeStatus::Failed => (palette.red("✗"), "FAILED"),
-            OutcomeStatus::NotStarted => (palette.dim("·"), "not started"),
+        let mark = outcome.status.mark();
+        let mark = match outcome.status {
+            OutcomeStatus::Succeeded => palette.green(mark),
+            OutcomeStatus::Failed => palette.red(mark),
+            OutcomeStatus::NotStarted => palette.dim(mark),
         };
+        let word = outcome.status.word();
         let _ = writeln!(
             out,
             "{mark} {} {}: {word}: {}",
@@ -288,7 +258,7 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "    {} {} {}: {}",
-                palette.red("✗"),
+                palette.red(OutcomeStatus::Failed.mark()),
                 failure.kind.as_str(),
                 failure.target,
                 failure.detail

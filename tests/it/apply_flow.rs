@@ -42,7 +42,7 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     let client = tenant.client();
 
     let plan = tenant.plan(&desired).await;
-    let kinds: Vec<_> = plan.actions.iter().map(|a| a.kind).collect();
+    let kinds: Vec<_> = plan.actions.iter().map(|a| a.kind()).collect();
     assert!(kinds.contains(&ActionKind::CreateUser));
     assert!(kinds.contains(&ActionKind::SendVerificationEmail));
     assert!(kinds.contains(&ActionKind::MarkEmailVerified));
@@ -114,7 +114,7 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     let resend_to: Vec<_> = later
         .actions
         .iter()
-        .map(|a| (a.kind, a.target.email().unwrap_or_default().to_string()))
+        .map(|a| (a.kind(), a.target.email().unwrap_or_default().to_string()))
         .collect();
     assert_eq!(
         resend_to,
@@ -147,7 +147,7 @@ async fn a_create_that_conflicts_finds_the_existing_user_instead_of_failing() {
     let client = tenant.client();
     let plan = tenant.plan(&desired).await;
     assert_eq!(plan.actions.len(), 1);
-    assert_eq!(plan.actions[0].kind, ActionKind::CreateUser);
+    assert_eq!(plan.actions[0].kind(), ActionKind::CreateUser);
 
     // Someone else creates the user between plan and apply (or an earlier apply's create
     // succeeded but its response was lost).

@@ -77,7 +77,7 @@ fn post_login_bindings(tenant: &TestTenant) -> Vec<String> {
 }
 
 fn kinds(plan: &Plan) -> Vec<ActionKind> {
-    plan.actions.iter().map(|a| a.kind).collect()
+    plan.actions.iter().map(|a| a.kind()).collect()
 }
 
 #[tokio::test]

@@ -71,7 +71,7 @@ async fn modes_plan(policy: &str) -> (Plan, PlanContext) {
 #[tokio::test]
 async fn markdown_plan_of_a_mixed_tenant() {
     let (plan, context) = modes_plan(MIXED_POLICY).await;
-    let kinds: BTreeSet<ActionKind> = plan.actions.iter().map(|a| a.kind).collect();
+    let kinds: BTreeSet<ActionKind> = plan.actions.iter().map(|a| a.kind()).collect();
     assert!(kinds.len() >= 4, "a plan with several kinds: {kinds:?}");
     assert!(!plan.warnings.is_empty());
     let text = markdown::render_plan(&plan, &context);
@@ -148,7 +148,6 @@ fn user_action(connection: &str, i: usize) -> Action {
     let email = format!("u{i}@{connection}.example");
     match i % 3 {
         0 => Action {
-            kind: ActionKind::MarkEmailVerified,
             target: Target::user(connection, Some(email), Some(id.clone())),
             reason: format!(
                 "connection `{connection}` is trusted: the address is known to be correct"
@@ -161,7 +160,6 @@ fn user_action(connection: &str, i: usize) -> Action {
             operation: Operation::MarkEmailVerified { user_id: id },
         },
         1 => Action {
-            kind: ActionKind::UpdateProfile,
             target: Target::user(connection, Some(email), Some(id.clone())),
             reason: "profile fields listed at policies/p.yaml:15:5 differ from the tenant".into(),
             changes: vec![
@@ -182,7 +180,6 @@ fn user_action(connection: &str, i: usize) -> Action {
             },
         },
         _ => Action {
-            kind: ActionKind::RecordInterruptedSend,
             target: Target::user(connection, Some(email), Some(id.clone())),
             reason: "a previous apply stopped after recording a send".into(),
             changes: vec![],
@@ -210,7 +207,6 @@ fn ten_thousand_action_plan() -> Plan {
             .collect::<String>()
     };
     actions.push(Action {
-        kind: ActionKind::DeployLoginAction,
         target: Target::LoginAction {
             name: "verifyctl-email-verification".into(),
         },

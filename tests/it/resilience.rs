@@ -177,7 +177,7 @@ async fn apply_converges_under_twenty_percent_faults_without_duplicates() {
     for action in &remainder.actions {
         assert!(
             matches!(
-                action.kind,
+                action.kind(),
                 ActionKind::RecordInterruptedSend
                     | ActionKind::SendVerificationEmail
                     | ActionKind::SendPasswordReset
@@ -199,9 +199,9 @@ async fn apply_converges_under_twenty_percent_faults_without_duplicates() {
         .iter()
         .filter(|a| {
             matches!(
-                a.kind,
+                a.kind(),
                 ActionKind::SendVerificationEmail | ActionKind::SendPasswordReset
-            ) || a.kind == ActionKind::CreateUser
+            ) || a.kind() == ActionKind::CreateUser
         })
         .count();
     assert!(tenant.emulator.outbox().len() <= outbox_before + resent);

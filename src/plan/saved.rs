@@ -1,12 +1,13 @@
 //! Saved plans: `plan --out plan.json` and `apply --plan plan.json`.
 //!
-//! A saved plan is the JSON plan document (see [`crate::report::json`]) with every action's
-//! operation and a `saved` section: a digest of the policy files it came from and, for each
-//! target an action touches, a fingerprint of what the tenant showed. `apply --plan` applies
-//! exactly those operations, but first re-reads the policies and the live state and refuses,
-//! naming what moved, when either differs: a reviewer never gets something applied that they
-//! did not see. Saved plans hold no secret (passwords are generated during apply; Action
-//! secrets are names only).
+//! A [`SavedPlan`] is a plan with the run it came from and a [`SavedState`]: a digest of the
+//! policy files and, for each target an action touches, a fingerprint of what the tenant
+//! showed. `apply --plan` applies exactly its operations, but first re-reads the policies and
+//! the live state and refuses, naming what moved, when either differs: a reviewer never gets
+//! something applied that they did not see. Saved plans hold no secret (passwords are
+//! generated during apply; Action secrets are names only). Everything here is pure; the
+//! file format (the JSON plan document with operations and a `saved` section) is written
+//! and read by [`crate::report::json`], like Terraform's planfile beside `show -json`.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +16,51 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Plan, Target};
-use crate::policy::DesiredState;
+use super::{Plan, PlanContext, Target};
 use crate::ledger::LEDGER_KEY;
+use crate::policy::DesiredState;
 use crate::tenant::{LiveLogin, LiveState, User};
+
+/// A plan as `plan --out` saves it and `apply --plan` applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedPlan {
+    pub plan: Plan,
+    /// The tenant it was made against and what reading it took.
+    pub context: PlanContext,
+    pub state: SavedState,
+}
+
+impl SavedPlan {
+    /// Saves `plan`, made against `live` from `desired` at `created_at`.
+    pub fn new(
+        plan: Plan,
+        context: PlanContext,
+        desired: &DesiredState,
+        live: &LiveState,
+        created_at: String,
+    ) -> SavedPlan {
+        let state = SavedState {
+            created_at,
+            policies: policy_digest(desired),
+            observed: observe(&plan, live),
+        };
+        SavedPlan {
+            plan,
+            context,
+            state,
+        }
+    }
+
+    /// What changed in the policy files since the plan was made (empty: nothing).
+    pub fn policy_changes(&self, desired: &DesiredState) -> Vec<String> {
+        policy_changes(&self.state.policies, &policy_digest(desired))
+    }
+
+    /// What moved in the tenant since the plan was made, for the targets its actions touch.
+    pub fn live_changes(&self, live: &LiveState) -> Vec<String> {
+        live_changes(&self.state.observed, &observe(&self.plan, live))
+    }
+}
 
 /// What `apply --plan` checks before applying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

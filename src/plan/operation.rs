@@ -1,0 +1,223 @@
+//! What `apply` sends for an action ([`Operation`]), and the facts derived from it: the
+//! action's kind, the Management API calls it makes and its headline. Adding a kind of
+//! action means a variant here with those three facts, an [`ActionKind`] with its words
+//! (`action.rs`), the planner rule that emits it and the executor arm that carries it out.
+
+use serde::{Deserialize, Serialize};
+
+use super::action::{ActionKind, ChangeSymbol, Headline};
+use super::build::ConnectionContext;
+use super::users::ListedUser;
+use crate::auth0::Profile;
+use crate::ledger::Ledger;
+use crate::tenant::types::{ChangePasswordRequest, UserPatch, VerificationEmailRequest};
+
+/// What `apply` sends for an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Operation {
+    /// `POST /api/v2/users`, then an optional first email.
+    CreateUser {
+        user: NewUser,
+        /// How the user's first email (if any) is sent.
+        onboarding_email: CreateEmail,
+        /// The policy, for re-planning if the user turns out to exist (409).
+        connection_policy: ConnectionContext,
+        user_policy: ListedUser,
+    },
+    /// `PATCH /api/v2/users/{id}` with profile fields only.
+    UpdateProfile { user_id: String, patch: UserPatch },
+    /// `PATCH /api/v2/users/{id}` `{"email_verified": true}`.
+    MarkEmailVerified { user_id: String },
+    /// Ledger intent, `POST /api/v2/jobs/verification-email`, ledger confirmation.
+    SendVerificationEmail {
+        user_id: String,
+        request: VerificationEmailRequest,
+        ledger: Ledger,
+    },
+    /// Ledger intent, `POST /dbconnections/change_password`, ledger confirmation.
+    SendPasswordReset {
+        user_id: String,
+        request: ChangePasswordRequest,
+        ledger: Ledger,
+    },
+    /// `PATCH /api/v2/users/{id}` folding an unconfirmed send into the ledger.
+    RecordInterruptedSend { user_id: String, ledger: Ledger },
+    /// Read the connection again, set `options.disable_signup`, PATCH the whole `options`.
+    SetSignup {
+        connection_id: String,
+        disable_signup: bool,
+    },
+    /// Create or update the Action, wait until it is built, deploy it, bind it.
+    DeployLoginAction(LoginActionDeployment),
+    /// Remove verifyctl's Action from the post-login bindings, keeping every other one.
+    UnbindLoginAction { action_id: String },
+}
+
+/// What deploying the login Action takes, decided against the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LoginActionDeployment {
+    pub name: String,
+    pub code: String,
+    /// Secret names to set (values from the environment at apply time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_names: Vec<String>,
+    /// The existing action, or `None` to create one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    /// The draft differs from the desired code (PATCH it).
+    pub update: bool,
+    /// The deployed version differs from the desired code (build and deploy).
+    pub deploy: bool,
+    /// The action is not bound to post-login yet.
+    pub bind: bool,
+}
+
+/// The user to create (everything but the password, generated at apply time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NewUser {
+    pub connection: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub verify_email: bool,
+    /// Database connections need a password: apply generates a random one of this length
+    /// (never shown or stored). `None` for connections without passwords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_length: Option<u32>,
+    /// The policy's profile fields (owned `app_metadata` keys only; apply adds the ledger).
+    #[serde(flatten)]
+    pub profile: Profile,
+}
+
+/// The first email of a created user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CreateEmail {
+    /// No email.
+    None,
+    /// Auth0 sends the verification email as part of the create call (`verify_email:
+    /// true`); the ledger records it in the same call.
+    VerificationWithCreate,
+    /// A verification-email job after the create, so the email can use an application's
+    /// branding (`client_id`); intent recorded in the create call.
+    VerificationJob {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// A password-reset email after the create; intent recorded in the create call.
+    PasswordReset {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+}
+
+impl Operation {
+    /// The kind of change this operation makes.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Operation::CreateUser { .. } => ActionKind::CreateUser,
+            Operation::UpdateProfile { .. } => ActionKind::UpdateProfile,
+            Operation::MarkEmailVerified { .. } => ActionKind::MarkEmailVerified,
+            Operation::SendVerificationEmail { .. } => ActionKind::SendVerificationEmail,
+            Operation::SendPasswordReset { .. } => ActionKind::SendPasswordReset,
+            Operation::RecordInterruptedSend { .. } => ActionKind::RecordInterruptedSend,
+            Operation::SetSignup { .. } => ActionKind::SetSignup,
+            Operation::DeployLoginAction(_) => ActionKind::DeployLoginAction,
+            Operation::UnbindLoginAction { .. } => ActionKind::UnbindLoginAction,
+        }
+    }
+
+    /// The symbol and words printers show for this operation.
+    pub fn headline(&self) -> Headline {
+        use ChangeSymbol::{Create, Remove, Update};
+        match self {
+            Operation::CreateUser { .. } => Headline::new(Create, "create user"),
+            Operation::UpdateProfile { .. } => {
+                Headline::new(Update, "update profile").before_target("of")
+            }
+            Operation::MarkEmailVerified { .. } => {
+                Headline::new(Update, "mark email verified").before_target("for")
+            }
+            Operation::SendVerificationEmail { .. } => {
+                Headline::new(Update, "send verification email").before_target("to")
+            }
+            Operation::SendPasswordReset { .. } => {
+                Headline::new(Update, "send password-reset email").before_target("to")
+            }
+            Operation::RecordInterruptedSend { .. } => {
+                Headline::new(Update, "record interrupted send").before_target("for")
+            }
+            Operation::SetSignup {
+                disable_signup: true,
+                ..
+            } => Headline::new(Update, "disable signup").before_target("on"),
+            Operation::SetSignup { .. } => {
+                Headline::new(Update, "enable signup").before_target("on")
+            }
+            Operation::DeployLoginAction(deployment) if deployment.action_id.is_none() => {
+                Headline::new(Create, "create, deploy and bind")
+            }
+            Operation::DeployLoginAction(deployment) if !deployment.deploy => {
+                Headline::new(Update, "bind").after_target("to post-login")
+            }
+            Operation::DeployLoginAction(_) => Headline::new(Update, "update and deploy"),
+            Operation::UnbindLoginAction { .. } => {
+                Headline::new(Remove, "unbind").after_target("from post-login")
+            }
+        }
+    }
+
+    /// The API calls this operation makes, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        const CREATE: &str = "POST /api/v2/users";
+        const PATCH: &str = "PATCH /api/v2/users/{id}";
+        const JOB: &str = "POST /api/v2/jobs/verification-email";
+        const RESET: &str = "POST /dbconnections/change_password";
+        match self {
+            Operation::CreateUser {
+                onboarding_email, ..
+            } => match onboarding_email {
+                CreateEmail::None | CreateEmail::VerificationWithCreate => vec![CREATE],
+                CreateEmail::VerificationJob { .. } => vec![CREATE, JOB, PATCH],
+                CreateEmail::PasswordReset { .. } => vec![CREATE, RESET, PATCH],
+            },
+            Operation::UpdateProfile { .. }
+            | Operation::MarkEmailVerified { .. }
+            | Operation::RecordInterruptedSend { .. } => vec![PATCH],
+            Operation::SendVerificationEmail { .. } => vec![PATCH, JOB, PATCH],
+            Operation::SendPasswordReset { .. } => vec![PATCH, RESET, PATCH],
+            Operation::SetSignup { .. } => {
+                vec![
+                    "GET /api/v2/connections/{id}",
+                    "PATCH /api/v2/connections/{id}",
+                ]
+            }
+            Operation::DeployLoginAction(deployment) => deployment.calls(),
+            Operation::UnbindLoginAction { .. } => vec![
+                "GET /api/v2/actions/triggers/post-login/bindings",
+                "PATCH /api/v2/actions/triggers/post-login/bindings",
+            ],
+        }
+    }
+}
+
+impl LoginActionDeployment {
+    /// The calls, in order (polling for the build repeats the GET).
+    pub fn calls(&self) -> Vec<&'static str> {
+        let mut calls = Vec::new();
+        match (&self.action_id, self.update) {
+            (None, _) => calls.push("POST /api/v2/actions/actions"),
+            (Some(_), true) => calls.push("PATCH /api/v2/actions/actions/{id}"),
+            (Some(_), false) => {}
+        }
+        if self.action_id.is_none() || self.update || self.deploy {
+            calls.push("GET /api/v2/actions/actions/{id}");
+            calls.push("POST /api/v2/actions/actions/{id}/deploy");
+        }
+        if self.bind {
+            calls.push("GET /api/v2/actions/triggers/post-login/bindings");
+            calls.push("PATCH /api/v2/actions/triggers/post-login/bindings");
+        }
+        calls
+    }
+}
