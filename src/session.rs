@@ -24,23 +24,6 @@ pub const REQUIRED_SCOPES: [&str; 9] = [
     "update:actions",
 ];
 
-/// How fast verifyctl may talk to the tenant (`--max-rps`, `--rate-share`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pace {
-    /// `None`: the default for the source (2/s for a tenant, unlimited for a tenant file).
-    pub max_rps: Option<f64>,
-    pub rate_share: f64,
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            max_rps: None,
-            rate_share: PacingConfig::default().rate_share,
-        }
-    }
-}
-
 /// Where to find the tenant.
 #[derive(Debug, Clone)]
 pub enum TenantSource {
@@ -82,23 +65,23 @@ struct FileTenant {
 
 impl TenantSession {
     /// Connects; for a tenant file, loads it and starts the emulator in this process.
+    /// `pacing.max_rps` is what the operator asked for (`--max-rps`); without it a real
+    /// tenant, shared with its users, gets the conservative default, and a tenant file, with
+    /// nobody else to leave room for, gets none.
     pub async fn open(
         source: &TenantSource,
         config: EmulatorConfig,
-        pace: Pace,
+        pacing: PacingConfig,
     ) -> Result<TenantSession, SessionError> {
         let session = Self::connect(source, config).await?;
-        // A real tenant is shared with its users: conservative unless told otherwise. A
-        // tenant file has nobody else to leave room for.
         let max_rps = match source {
-            TenantSource::Live { .. } => pace.max_rps.or(PacingConfig::default().max_rps),
-            TenantSource::File(_) => pace.max_rps,
+            TenantSource::Live { .. } => pacing.max_rps.or(PacingConfig::default().max_rps),
+            TenantSource::File(_) => pacing.max_rps,
         };
         Ok(TenantSession {
-            client: session.client.with_pacing(PacingConfig {
-                max_rps,
-                rate_share: pace.rate_share,
-            }),
+            client: session
+                .client
+                .with_pacing(PacingConfig { max_rps, ..pacing }),
             ..session
         })
     }

@@ -198,11 +198,8 @@ async fn execute(
     progress.finish();
     match args.format {
         ApplyFormat::Text => {
-            let rendered = report::text::render_apply(&report, color);
-            // Outcomes were streamed above; print only the summary block.
-            let summary = rendered
-                .split_once("\n\n")
-                .map_or(rendered.as_str(), |(_, summary)| summary);
+            // Outcomes were streamed above; print only the summary.
+            let summary = report::text::render_apply_summary(&report, color);
             emit(&format!("\n{summary}"), mask);
         }
         ApplyFormat::Json => emit(&report::json::render_apply(&report), mask),

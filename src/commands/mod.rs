@@ -28,8 +28,8 @@ use crate::policy::{DesiredState, Diagnostics};
 use crate::report::PlanContext;
 use crate::report::mask::mask_emails;
 use crate::secret::Secret;
-use crate::session::{Pace, SessionError, TenantSession, TenantSource};
-use crate::tenant::{ApiError, Credentials, LiveState, read_live_state_in};
+use crate::session::{SessionError, TenantSession, TenantSource};
+use crate::tenant::{ApiError, Credentials, LiveState, PacingConfig, read_live_state_in};
 
 /// Exit code for success (and "no changes" with `--detailed-exitcode`).
 pub const EXIT_OK: u8 = 0;
@@ -166,8 +166,9 @@ fn warn_about_missing_action_secrets(plan: &mut Plan) {
     }
 }
 
-pub(super) fn pace(args: &TenantArgs) -> Pace {
-    Pace {
+/// The pacing the operator asked for (`--max-rps`, `--rate-share`).
+pub(super) fn pace(args: &TenantArgs) -> PacingConfig {
+    PacingConfig {
         max_rps: args.max_rps,
         rate_share: args.rate_share,
     }

@@ -80,8 +80,10 @@ pub struct ConnectionContext {
     pub name: String,
     pub strategy: String,
     pub mode: VerificationMode,
-    pub resend_after_seconds: i64,
-    pub resend_max: u32,
+    /// Stored in saved plans as `resend_after_seconds` and `resend_max`.
+    #[serde(flatten, with = "resend_fields")]
+    #[schemars(with = "resend_fields::ResendFields")]
+    pub resend: Resend,
     /// The `verification_client` as named in the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_client: Option<String>,
@@ -99,8 +101,7 @@ impl ConnectionContext {
             name: spec.name.clone(),
             strategy: live.strategy.clone(),
             mode: spec.mode,
-            resend_after_seconds: spec.resend.after.whole_seconds(),
-            resend_max: spec.resend.max,
+            resend: spec.resend,
             verification_client: spec.verification_client.clone(),
             client_id,
             password_min_length: password_min_length(live),
@@ -110,12 +111,39 @@ impl ConnectionContext {
     pub(super) fn kind(&self) -> StrategyKind {
         StrategyKind::of(&self.strategy)
     }
+}
 
-    pub(super) fn resend(&self) -> Resend {
-        Resend {
-            after: time::Duration::seconds(self.resend_after_seconds),
-            max: self.resend_max,
+/// The resend policy as saved plans store it: whole seconds and a count.
+mod resend_fields {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::policy::Resend;
+
+    #[derive(Serialize, Deserialize, schemars::JsonSchema)]
+    pub(super) struct ResendFields {
+        resend_after_seconds: i64,
+        resend_max: u32,
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        resend: &Resend,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        ResendFields {
+            resend_after_seconds: resend.after.whole_seconds(),
+            resend_max: resend.max,
         }
+        .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Resend, D::Error> {
+        let fields = ResendFields::deserialize(deserializer)?;
+        Ok(Resend {
+            after: time::Duration::seconds(fields.resend_after_seconds),
+            max: fields.resend_max,
+        })
     }
 }
 

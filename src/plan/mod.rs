@@ -21,13 +21,14 @@ mod warnings;
 use serde::{Deserialize, Serialize};
 
 pub use crate::ledger::{Ledger, SendKind};
+pub use crate::policy::ListedUser;
 pub use crate::policy::Scope;
 pub(crate) use action::sort_actions;
 pub use action::{Action, ActionKind, ChangeSymbol, FieldChange, Headline, Target};
 pub use build::{ConnectionContext, build_plan, build_plan_in};
 pub use login::{login_rules, login_rules_offline};
 pub use operation::{CreateEmail, LoginActionDeployment, NewUser, Operation};
-pub use users::{ListedUser, replan_existing_user};
+pub use users::replan_existing_user;
 
 /// Everything a plan run found: the actions to take and what the user should know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

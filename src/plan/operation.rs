@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{ActionKind, ChangeSymbol, Headline};
 use super::build::ConnectionContext;
-use super::users::ListedUser;
 use crate::auth0::Profile;
 use crate::ledger::Ledger;
+use crate::policy::ListedUser;
 use crate::tenant::types::{ChangePasswordRequest, UserPatch, VerificationEmailRequest};
 
 /// What `apply` sends for an action.
@@ -22,8 +22,8 @@ pub enum Operation {
         /// How the user's first email (if any) is sent.
         onboarding_email: CreateEmail,
         /// The policy, for re-planning if the user turns out to exist (409).
-        connection_policy: ConnectionContext,
-        user_policy: ListedUser,
+        connection_policy: Box<ConnectionContext>,
+        user_policy: Box<ListedUser>,
     },
     /// `PATCH /api/v2/users/{id}` with profile fields only.
     UpdateProfile { user_id: String, patch: UserPatch },

@@ -1,9 +1,9 @@
-//! The per-user rules: the mode table of DESIGN.md §2 for every user of a policy
-//! connection, listed or not, plus onboarding, profile fields and the send ledger.
+//! The per-user rules: the mode table of DESIGN.md §2 (and the README) for every user of a
+//! policy connection, listed or not, plus onboarding, profile fields and the send ledger.
+//! [`verification_rule`] is that table as code; the rest turns its answers into actions.
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -17,35 +17,11 @@ use crate::auth0::StrategyKind;
 use crate::clock::parse_timestamp;
 use crate::ledger::{Ledger, LedgerRead, SendKind};
 use crate::policy::duration::format_duration;
-use crate::policy::{DesiredState, Onboarding, UserSpec, VerificationMode};
+use crate::policy::{DesiredState, ListedUser, Onboarding, UserSpec, VerificationMode};
 use crate::tenant::types::{
     ChangePasswordRequest, Connection, JobIdentity, Profile, User, UserPatch,
     VerificationEmailRequest,
 };
-
-/// The policy of one listed user, as the per-user rules need it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ListedUser {
-    pub mode: VerificationMode,
-    pub mode_overridden: bool,
-    pub onboarding: Onboarding,
-    /// Where the policy lists the user (file:line:col).
-    pub origin: String,
-    /// The profile fields the policy owns.
-    pub profile: Profile,
-}
-
-impl ListedUser {
-    pub(super) fn new(spec: &UserSpec) -> Self {
-        ListedUser {
-            mode: spec.mode,
-            mode_overridden: spec.mode_overridden,
-            onboarding: spec.onboarding,
-            origin: spec.origin.to_string(),
-            profile: spec.profile.clone(),
-        }
-    }
-}
 
 /// Plans one user that exists, under a policy carried in a create action. `apply` uses it
 /// when a create answers 409: the user is looked up and brought to the policy from there.
@@ -95,13 +71,12 @@ pub(super) fn plan_users(
     }
     let mut listed_ids = std::collections::HashSet::new();
     for spec in desired.users_of(name) {
-        let listed = ListedUser::new(spec);
         match by_email.get(&spec.email) {
             Some(user) => {
                 listed_ids.insert(user.user_id.as_str());
-                existing_user(context, Some(&listed), user, now, actions, warnings);
+                existing_user(context, Some(&spec.policy), user, now, actions, warnings);
             }
-            None => create_user(context, spec, listed, actions, warnings),
+            None => create_user(context, spec, actions, warnings),
         }
     }
     for user in primary {
@@ -154,10 +129,10 @@ pub(super) fn password_min_length(connection: &Connection) -> Option<u32> {
 fn create_user(
     context: &ConnectionContext,
     spec: &UserSpec,
-    listed: ListedUser,
     actions: &mut Vec<Action>,
     warnings: &mut WarningSink,
 ) {
+    let listed = &spec.policy;
     // Listed users are identified by email, so SMS connections cannot take them.
     let kind = context.kind();
     if !kind.can_create_users() || kind == StrategyKind::PasswordlessSms {
@@ -168,7 +143,7 @@ fn create_user(
         );
         return;
     }
-    let mut onboarding = spec.onboarding;
+    let mut onboarding = listed.onboarding;
     if onboarding == Onboarding::PasswordReset && context.kind() != StrategyKind::Database {
         warnings.user(
             context,
@@ -178,7 +153,7 @@ fn create_user(
         onboarding = Onboarding::None;
     }
     let client_id = context.client_id.clone();
-    let (email_verified, verify_email, onboarding_email) = match (spec.mode, onboarding) {
+    let (email_verified, verify_email, onboarding_email) = match (listed.mode, onboarding) {
         (VerificationMode::Required, Onboarding::VerificationEmail) => match &client_id {
             None => (false, true, CreateEmail::VerificationWithCreate),
             Some(_) => (false, false, CreateEmail::VerificationJob { client_id }),
@@ -198,7 +173,8 @@ fn create_user(
         Some(Value::String(spec.email.clone())),
     )];
     changes.extend(
-        spec.profile
+        listed
+            .profile
             .fields()
             .into_iter()
             .map(|(field, value)| change(&field, None, Some(value))),
@@ -232,8 +208,8 @@ fn create_user(
         target: Target::user(&context.name, Some(spec.email.clone()), None),
         reason: format!(
             "listed at {} but not in the tenant; email_verification {}, onboarding {}: {email_note}",
-            spec.origin,
-            spec.mode.as_str(),
+            listed.origin,
+            listed.mode.as_str(),
             onboarding.as_str()
         ),
         changes,
@@ -244,13 +220,76 @@ fn create_user(
                 email_verified,
                 verify_email,
                 password_length,
-                profile: spec.profile.clone(),
+                profile: listed.profile.clone(),
             },
             onboarding_email,
-            connection_policy: context.clone(),
-            user_policy: listed,
+            connection_policy: Box::new(context.clone()),
+            user_policy: Box::new(listed.clone()),
         },
     });
+}
+
+/// What the mode table says about an existing user's verification state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VerificationStep {
+    /// Nothing to do: verified, `off`, or settled by onboarding.
+    Nothing,
+    /// `trusted`: set `email_verified: true`, sending nothing.
+    MarkVerified,
+    /// `required`: a verification email, within the resend policy and the ledger.
+    SendVerificationEmail,
+    /// Cannot be done; say why.
+    Warn(WarningKind),
+}
+
+/// What verifyctl knows about an existing user, as the rules need it.
+#[derive(Debug, Clone, Copy)]
+struct UserFacts {
+    verified: bool,
+    has_email: bool,
+    blocked: bool,
+    /// The API can set `email_verified` in this connection (database, passwordless email).
+    verification_settable: bool,
+    /// The ledger is readable (otherwise nothing is sent to the user).
+    sends_allowed: bool,
+}
+
+/// The mode table (DESIGN.md §2, README "Verification modes") for an existing user, row by
+/// row. `onboarding` is the listed user's (`None` for users no policy lists).
+fn verification_rule(
+    mode: VerificationMode,
+    onboarding: Option<Onboarding>,
+    user: UserFacts,
+) -> VerificationStep {
+    use VerificationMode::{Off, Required, Trusted};
+    use VerificationStep::{MarkVerified, Nothing, SendVerificationEmail, Warn};
+    match mode {
+        // Verification is a fact: never undone, nothing left to do.
+        _ if user.verified => Nothing,
+        // `off`: verifyctl never touches email_verified.
+        Off => Nothing,
+        _ if !user.has_email => Warn(WarningKind::NoEmail),
+        // `trusted`: mark verified without an email, where the API can set it.
+        Trusted if user.verification_settable => MarkVerified,
+        Trusted => Warn(WarningKind::ProviderControlsVerification),
+        // `required` with password-reset onboarding: the reset email settles it (below);
+        // with `onboarding: none`: nothing is sent.
+        Required
+            if matches!(
+                onboarding,
+                Some(Onboarding::PasswordReset | Onboarding::None)
+            ) =>
+        {
+            Nothing
+        }
+        // Social and enterprise providers assert email_verified themselves and overwrite it
+        // at each login (reference §12.7), so a verification email cannot settle it.
+        Required if !user.verification_settable => Warn(WarningKind::ProviderControlsVerification),
+        Required if user.blocked => Warn(WarningKind::BlockedUsers),
+        // An unreadable ledger was warned about; nothing is sent until it is fixed.
+        Required if !user.sends_allowed => Nothing,
+        Required => SendVerificationEmail,
+    }
 }
 
 fn existing_user(
@@ -266,60 +305,44 @@ fn existing_user(
     if let LedgerRead::Unreadable(_) = ledger_read {
         warnings.user(context, WarningKind::UnreadableLedger, user_label(user));
     }
-    let sends_allowed = !matches!(ledger_read, LedgerRead::Unreadable(_));
+    let facts = UserFacts {
+        verified: user.is_verified(),
+        has_email: user.email.is_some(),
+        blocked: user.blocked == Some(true),
+        verification_settable: context.kind().can_set_email_verified(),
+        sends_allowed: !matches!(ledger_read, LedgerRead::Unreadable(_)),
+    };
     let ledger = ledger_read.ledger().cloned().unwrap_or_default();
     let mode = listed.map_or(context.mode, |spec| spec.mode);
     let onboarding = listed.map(|spec| spec.onboarding);
-    let verified = user.is_verified();
-    let blocked = user.blocked == Some(true);
     let before = actions.len();
 
     if let Some(spec) = listed {
         profile_update(context, spec, user, &target, actions, warnings);
     }
 
-    let mut marked = false;
-    if !verified && mode != VerificationMode::Off {
-        if user.email.is_none() {
-            warnings.user(context, WarningKind::NoEmail, user_label(user));
-        } else if mode == VerificationMode::Trusted {
-            if context.kind().can_set_email_verified() {
-                let why = if listed.is_some_and(|s| s.mode_overridden) {
-                    "the user's policy says `email_verification: trusted`".to_string()
-                } else {
-                    format!("connection `{}` is trusted", context.name)
-                };
-                actions.push(mark_verified(
-                    &target,
-                    user,
-                    format!("{why}: the address is known to be correct"),
-                ));
-                marked = true;
+    let step = verification_rule(mode, onboarding, facts);
+    match step {
+        VerificationStep::Nothing => {}
+        VerificationStep::Warn(kind) => warnings.user(context, kind, user_label(user)),
+        VerificationStep::MarkVerified => {
+            let why = if listed.is_some_and(|s| s.mode_overridden) {
+                "the user's policy says `email_verification: trusted`".to_string()
             } else {
-                warnings.user(
-                    context,
-                    WarningKind::ProviderControlsVerification,
-                    user_label(user),
-                );
-            }
-        } else if matches!(onboarding, None | Some(Onboarding::VerificationEmail)) {
-            // Social and enterprise providers assert email_verified themselves and overwrite
-            // it at each login (reference §12.7), so a verification email cannot settle it.
-            if !context.kind().can_set_email_verified() {
-                warnings.user(
-                    context,
-                    WarningKind::ProviderControlsVerification,
-                    user_label(user),
-                );
-            } else if blocked {
-                warnings.user(context, WarningKind::BlockedUsers, user_label(user));
-            } else if sends_allowed {
-                verification_send(context, user, &target, &ledger, now, actions);
-            }
+                format!("connection `{}` is trusted", context.name)
+            };
+            actions.push(mark_verified(
+                &target,
+                user,
+                format!("{why}: the address is known to be correct"),
+            ));
+        }
+        VerificationStep::SendVerificationEmail => {
+            verification_send(context, user, &target, &ledger, now, actions);
         }
     }
 
-    if onboarding == Some(Onboarding::PasswordReset) && sends_allowed {
+    if onboarding == Some(Onboarding::PasswordReset) && facts.sends_allowed {
         if context.kind() != StrategyKind::Database {
             warnings.user(
                 context,
@@ -327,6 +350,7 @@ fn existing_user(
                 user_label(user),
             );
         } else {
+            let marked = step == VerificationStep::MarkVerified;
             password_reset_onboarding(context, user, &target, &ledger, mode, marked, actions);
         }
     }
@@ -340,24 +364,33 @@ fn existing_user(
     if let Some(pending) = &ledger.pending {
         warnings.user(context, WarningKind::InterruptedSend, user_label(user));
         if !planned_send {
-            actions.push(Action {
-                target: target.clone(),
-                reason: format!(
-                    "a {} was started at {} by an apply that did not finish; it may have been delivered, so it is recorded as sent",
-                    pending.kind.describe(),
-                    pending.started_at
-                ),
-                changes: vec![change(
-                    "app_metadata.verifyctl.pending",
-                    Some(serde_json::to_value(pending).unwrap_or(Value::Null)),
-                    None,
-                )],
-                operation: Operation::RecordInterruptedSend {
-                    user_id: user.user_id.clone(),
-                    ledger: ledger.settle_pending(),
-                },
-            });
+            actions.push(record_interrupted_send(&target, user, &ledger, pending));
         }
+    }
+}
+
+fn record_interrupted_send(
+    target: &Target,
+    user: &User,
+    ledger: &Ledger,
+    pending: &crate::ledger::PendingSend,
+) -> Action {
+    Action {
+        target: target.clone(),
+        reason: format!(
+            "a {} was started at {} by an apply that did not finish; it may have been delivered, so it is recorded as sent",
+            pending.kind.describe(),
+            pending.started_at
+        ),
+        changes: vec![change(
+            "app_metadata.verifyctl.pending",
+            Some(serde_json::to_value(pending).unwrap_or(Value::Null)),
+            None,
+        )],
+        operation: Operation::RecordInterruptedSend {
+            user_id: user.user_id.clone(),
+            ledger: ledger.settle_pending(),
+        },
     }
 }
 
@@ -385,7 +418,7 @@ fn verification_send(
     actions: &mut Vec<Action>,
 ) {
     let record = ledger.effective(SendKind::VerificationEmail);
-    let resend = context.resend();
+    let resend = context.resend;
     let reason = match resend_decision(record.as_ref(), resend, now) {
         ResendDecision::First => format!(
             "unverified in required connection `{}`; verifyctl has not sent a verification email yet",

@@ -184,8 +184,17 @@ fn render_change(out: &mut String, change: &FieldChange, width: usize, palette: 
     }
 }
 
-/// Renders the outcome of an apply.
+/// Renders the outcome of an apply: every action's outcome, a blank line, the summary.
 pub fn render_apply(report: &ApplyReport, color: bool) -> String {
+    format!(
+        "{}\n{}",
+        render_outcomes(report, color),
+        render_apply_summary(report, color)
+    )
+}
+
+/// One line per action's outcome (with its hint), in plan order.
+pub fn render_outcomes(report: &ApplyReport, color: bool) -> String {
     let palette = Palette { color };
     let mut out = String::new();
     for outcome in &report.outcomes {
@@ -207,6 +216,14 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
             let _ = writeln!(out, "    hint: {hint}");
         }
     }
+    out
+}
+
+/// The summary of an apply: a headline, counts per kind, the failures again with their
+/// messages and hints, and the request figures.
+pub fn render_apply_summary(report: &ApplyReport, color: bool) -> String {
+    let palette = Palette { color };
+    let mut out = String::new();
     let failed = report.failed();
     let headline = if report.interrupted {
         palette.yellow(&format!(
@@ -225,7 +242,7 @@ pub fn render_apply(report: &ApplyReport, color: bool) -> String {
             report.succeeded()
         ))
     };
-    let _ = writeln!(out, "\n{headline}");
+    let _ = writeln!(out, "{headline}");
     let mut per_kind: Vec<String> = Vec::new();
     for kind in ActionKind::ALL {
         let of_kind: Vec<_> = report.outcomes.iter().filter(|o| o.kind == kind).collect();

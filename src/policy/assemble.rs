@@ -1,0 +1,387 @@
+//! Assembling the desired state: cross-entry checks (duplicates, undefined connections,
+//! contradictory settings) over the typed entries of all files, and the defaults that turn a
+//! policy entry into a spec.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::Duration;
+
+use super::model::{ApplicationPolicy, ConnectionPolicy, LoginPolicy, UserPolicy};
+use super::parse::{Located, ParsedPolicies};
+use super::yaml::NodeKind;
+use super::{
+    ApplicationSelector, ApplicationSpec, ConnectionSpec, DesiredState, Diagnostic, Diagnostics,
+    ListedUser, LoginSpec, Onboarding, Origin, PolicySource, Resend, SignupMode, UserSpec,
+    VerificationMode, checks, duration,
+};
+use crate::auth0::Profile;
+
+/// Cross-entry checks and assembly of the desired state.
+pub(super) fn assemble(
+    parsed: ParsedPolicies,
+    files: Vec<PolicySource>,
+    diagnostics: &mut Diagnostics,
+) -> DesiredState {
+    let mut state = DesiredState {
+        files,
+        ..DesiredState::default()
+    };
+    state.login = login_spec(parsed.login, diagnostics);
+    let mut broken_connections = parsed.broken_connections;
+    for (policy, located) in parsed.connections {
+        let name = policy.name.clone();
+        let Some(spec) = connection_spec(policy, &located, diagnostics) else {
+            broken_connections.insert(name);
+            continue;
+        };
+        {
+            if let Some(first) = state.connections.get(&spec.name) {
+                diagnostics.push(
+                    Diagnostic::new(
+                        format!("connection `{}` is defined twice", spec.name),
+                        located.field("name"),
+                    )
+                    .with_related("first defined", first.origin.clone())
+                    .with_hint("keep one definition; merge their settings"),
+                );
+            } else {
+                state.connections.insert(spec.name.clone(), spec);
+            }
+        }
+    }
+    for (policy, located) in parsed.applications {
+        if let Some(spec) = application_spec(policy, &located, &state.applications, diagnostics) {
+            state.applications.push(spec);
+        }
+    }
+    let mut seen_users: BTreeMap<(String, String), Origin> = BTreeMap::new();
+    for (policy, located) in parsed.users {
+        let key = (policy.connection.clone(), policy.email.to_lowercase());
+        if let Some(first) = seen_users.get(&key) {
+            diagnostics.push(
+                Diagnostic::new(
+                    format!(
+                        "user {} is listed twice for connection `{}` (emails are compared case-insensitively)",
+                        key.1, key.0
+                    ),
+                    located.field("email"),
+                )
+                .with_related("first listed", first.clone())
+                .with_hint("remove one of the entries"),
+            );
+            continue;
+        }
+        seen_users.insert(key, located.field("email"));
+        if let Some(spec) = user_spec(
+            policy,
+            &located,
+            &state.connections,
+            &broken_connections,
+            diagnostics,
+        ) {
+            state.users.push(spec);
+        }
+    }
+    state
+        .users
+        .sort_by(|a, b| (&a.connection, &a.email).cmp(&(&b.connection, &b.email)));
+    state
+}
+
+fn login_spec(blocks: Vec<(LoginPolicy, Located)>, diagnostics: &mut Diagnostics) -> LoginSpec {
+    let mut blocks = blocks.into_iter();
+    let Some((login, located)) = blocks.next() else {
+        return LoginSpec::default();
+    };
+    for (_, again) in blocks {
+        diagnostics.push(
+            Diagnostic::new("`login` is defined in more than one place", again.origin())
+                .with_related("first defined", located.origin())
+                .with_hint("keep one `login` block"),
+        );
+    }
+    for (field, value) in [
+        ("deny_message", &login.deny_message),
+        ("action_name", &login.action_name),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            diagnostics.push(Diagnostic::new(
+                format!("`login.{field}` is empty"),
+                located.field(field),
+            ));
+        }
+    }
+    LoginSpec {
+        deny_message: login
+            .deny_message
+            .unwrap_or_else(|| LoginSpec::DEFAULT_DENY_MESSAGE.to_string()),
+        action_name: login
+            .action_name
+            .unwrap_or_else(|| LoginSpec::DEFAULT_ACTION_NAME.to_string()),
+        origin: Some(located.origin()),
+    }
+}
+
+fn connection_spec(
+    policy: ConnectionPolicy,
+    located: &Located,
+    diagnostics: &mut Diagnostics,
+) -> Option<ConnectionSpec> {
+    let mut ok = true;
+    if policy.name.trim().is_empty() {
+        diagnostics.push(Diagnostic::new(
+            "connection `name` is empty",
+            located.field("name"),
+        ));
+        ok = false;
+    }
+    let resend = match &policy.resend {
+        None => Resend::ONCE,
+        Some(resend) => {
+            let after = match duration::parse_duration(&resend.after) {
+                Ok(after) => after,
+                Err(message) => {
+                    diagnostics.push(Diagnostic::new(
+                        format!("invalid `resend.after`: {message}"),
+                        resend_field(located, "after"),
+                    ));
+                    ok = false;
+                    Duration::ZERO
+                }
+            };
+            if resend.max == 0 {
+                diagnostics.push(
+                    Diagnostic::new(
+                        "`resend.max` must be at least 1",
+                        resend_field(located, "max"),
+                    )
+                    .with_hint("use `email_verification: off` to send no verification email"),
+                );
+                ok = false;
+            }
+            if policy.email_verification != VerificationMode::Required {
+                diagnostics.push(
+                    Diagnostic::new(
+                        format!(
+                            "`resend` only applies to `email_verification: required`, this connection is `{}`",
+                            policy.email_verification.as_str()
+                        ),
+                        located.field("resend"),
+                    )
+                    .with_hint("remove `resend` or make the connection `required`"),
+                );
+                ok = false;
+            }
+            Resend {
+                after,
+                max: resend.max,
+            }
+        }
+    };
+    for (set, field) in [
+        (policy.block_unverified_login, "block_unverified_login"),
+        (policy.resend_on_login, "resend_on_login"),
+    ] {
+        if set && policy.email_verification != VerificationMode::Required {
+            diagnostics.push(
+                Diagnostic::new(
+                    format!(
+                        "`{field}` needs `email_verification: required`, this connection is `{}`",
+                        policy.email_verification.as_str()
+                    ),
+                    located.field(field),
+                )
+                .with_hint("users of trusted and off connections are never stopped at login"),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| ConnectionSpec {
+        name: policy.name,
+        mode: policy.email_verification,
+        resend,
+        verification_client: policy.verification_client,
+        signup: policy.signup.unwrap_or(SignupMode::Unmanaged),
+        block_unverified_login: policy.block_unverified_login,
+        resend_on_login: policy.resend_on_login,
+        origin: located.origin(),
+    })
+}
+
+fn resend_field(located: &Located, field: &str) -> Origin {
+    let node = located
+        .node
+        .get("resend")
+        .and_then(|resend| resend.get(field))
+        .or_else(|| located.node.get("resend"))
+        .unwrap_or(&located.node);
+    Origin::at(&located.file, node.loc)
+}
+
+fn application_spec(
+    policy: ApplicationPolicy,
+    located: &Located,
+    earlier: &[ApplicationSpec],
+    diagnostics: &mut Diagnostics,
+) -> Option<ApplicationSpec> {
+    let selector = match (policy.name, policy.client_id) {
+        (Some(name), None) => ApplicationSelector::Name(name),
+        (None, Some(id)) => ApplicationSelector::ClientId(id),
+        (Some(_), Some(_)) => {
+            diagnostics.push(
+                Diagnostic::new(
+                    "an application has both `name` and `client_id`",
+                    located.field("client_id"),
+                )
+                .with_hint("name it by one of them"),
+            );
+            return None;
+        }
+        (None, None) => {
+            diagnostics.push(
+                Diagnostic::new(
+                    "an application needs `name` or `client_id`",
+                    located.origin(),
+                )
+                .with_hint("add `name: <application name>`"),
+            );
+            return None;
+        }
+    };
+    if let Some(first) = earlier.iter().find(|a| a.selector == selector) {
+        diagnostics.push(
+            Diagnostic::new(format!("{selector} is defined twice"), located.origin())
+                .with_related("first defined", first.origin.clone()),
+        );
+        return None;
+    }
+    Some(ApplicationSpec {
+        selector,
+        mode: policy.email_verification,
+        origin: located.origin(),
+    })
+}
+
+fn user_spec(
+    policy: UserPolicy,
+    located: &Located,
+    connections: &BTreeMap<String, ConnectionSpec>,
+    broken_connections: &BTreeSet<String>,
+    diagnostics: &mut Diagnostics,
+) -> Option<UserSpec> {
+    let mut ok = true;
+    if let Err(reason) = checks::check_email(&policy.email) {
+        diagnostics.push(Diagnostic::new(
+            format!("invalid email address `{}`: {reason}", policy.email),
+            located.field("email"),
+        ));
+        ok = false;
+    }
+    for (field, map, is_app) in [
+        ("user_metadata", &policy.user_metadata, false),
+        ("app_metadata", &policy.app_metadata, true),
+    ] {
+        if let Some(map) = map {
+            for (key, reason) in checks::metadata_key_problems(map, is_app) {
+                let origin = located
+                    .node
+                    .get(field)
+                    .and_then(|m| match &m.kind {
+                        NodeKind::Map(entries) => entries
+                            .iter()
+                            .find(|(k, _)| matches!(&k.kind, NodeKind::Str(s) if *s == key))
+                            .map(|(k, _)| Origin::at(&located.file, k.loc)),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| located.field(field));
+                diagnostics.push(Diagnostic::new(
+                    format!("{field} key `{key}`: {reason}"),
+                    origin,
+                ));
+                ok = false;
+            }
+        }
+    }
+    let Some(connection) = connections.get(&policy.connection) else {
+        if broken_connections.contains(&policy.connection) {
+            // Its definition has its own error; do not pile on.
+            return None;
+        }
+        let known = connections.keys().chain(broken_connections.iter());
+        let mut diagnostic = Diagnostic::new(
+            format!(
+                "user {} names connection `{}`, which no policy defines",
+                policy.email, policy.connection
+            ),
+            located.field("connection"),
+        );
+        diagnostic = match closest(&policy.connection, known) {
+            Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
+            None => diagnostic.with_hint(format!(
+                "add `- name: {}` with its `email_verification` under `connections:`",
+                policy.connection
+            )),
+        };
+        diagnostics.push(diagnostic);
+        return None;
+    };
+    let mode = policy.email_verification.unwrap_or(connection.mode);
+    let onboarding = policy.onboarding.unwrap_or(match mode {
+        VerificationMode::Required => Onboarding::VerificationEmail,
+        VerificationMode::Trusted | VerificationMode::Off => Onboarding::None,
+    });
+    if onboarding == Onboarding::VerificationEmail && mode != VerificationMode::Required {
+        diagnostics.push(
+            Diagnostic::new(
+                format!(
+                    "`onboarding: verification-email` conflicts with `email_verification: {}` for {}",
+                    mode.as_str(),
+                    policy.email
+                ),
+                located.field("onboarding"),
+            )
+            .with_hint("set `email_verification: required` on the user, or choose `password-reset` or `none`"),
+        );
+        ok = false;
+    }
+    ok.then(|| UserSpec {
+        connection: policy.connection,
+        email: policy.email.to_lowercase(),
+        policy: ListedUser {
+            mode,
+            mode_overridden: policy.email_verification.is_some(),
+            onboarding,
+            origin: located.origin().to_string(),
+            profile: Profile {
+                name: policy.name,
+                given_name: policy.given_name,
+                family_name: policy.family_name,
+                user_metadata: policy.user_metadata,
+                app_metadata: policy.app_metadata,
+            },
+        },
+    })
+}
+
+/// The defined name closest to a misspelt one, if any is close enough to suggest.
+fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    names
+        .map(|name| (edit_distance(wanted, name), name))
+        .filter(|(distance, name)| *distance <= 2.max(name.len() / 4))
+        .min()
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
