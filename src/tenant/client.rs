@@ -5,9 +5,12 @@
 //!   `/oauth/token` (form body, audience `https://DOMAIN/api/v2/`), cached until a minute
 //!   before it expires and refreshed once on a 401.
 //! - Transport: HTTPS only, except for loopback hosts (the emulator).
-//! - Throttling: a 429 is waited out (`Retry-After`, else `x-ratelimit-reset`) and retried;
-//!   reads are also retried on 5xx and transport errors. Writes are sent once: the caller
-//!   decides how to recover (see `apply`).
+//! - Each logical request goes through one pipeline ([`ManagementClient::send`]): build it
+//!   (token, body), wait for the pacer ([`super::pacing`]), send and count it, then let the
+//!   retry rules ([`super::retry`]) decide: done, wait out a 429, refresh the token, or back
+//!   off and send again. Idempotent requests (reads, PATCHes) are retried after transient
+//!   failures; creates and emails only when Auth0 says it did nothing, and a lost answer is
+//!   returned as an outcome-unknown error for the caller (`apply`) to resolve.
 //! - Every request is counted per endpoint, for reports and benchmarks.
 
 use std::collections::BTreeMap;
@@ -21,7 +24,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::error::ApiError;
-use super::pacing::{self, Pacer, PacingConfig};
+use super::pacing::{Pacer, PacingConfig};
+use super::retry::{Attempt, DEFAULT_BACKOFF_BASE, Decision, Replay, RetryState};
 use super::types::{
     Action, ActionRequest, ActionVersion, ActionsPage, Binding, BindingRef, BindingsPage,
     ChangePasswordRequest, CheckpointPage, Client, Connection, ConnectionPatch, CreateUserRequest,
@@ -33,12 +37,6 @@ use crate::secret::Secret;
 pub const USER_SEARCH_LIMIT: u64 = 1000;
 /// Largest `per_page` the Management API accepts.
 const PAGE_SIZE: u64 = 100;
-/// How many 429s one request waits out before giving up (each wait up to a minute).
-const MAX_THROTTLED_RETRIES: u32 = 30;
-/// How many times a request is repeated after a transient failure (5xx, transport).
-const MAX_TRANSIENT_RETRIES: u32 = 4;
-/// Longest single wait for a rate-limit window.
-const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
 
 /// Where the tenant is: the base URL and the Management API audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,19 +153,6 @@ pub struct ManagementClient {
     backoff_base: Duration,
 }
 
-/// How a request may be repeated after a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replay {
-    /// Repeating has the same effect (reads, PATCHes, token requests): retried after any
-    /// transient failure.
-    Safe,
-    /// Not idempotent (creates, emails): retried only when Auth0 answered that it did not do
-    /// it (a 5xx other than 504). A lost answer is returned as an error whose outcome is
-    /// unknown ([`ApiError::outcome_unknown`]); the caller resolves it (apply looks the user
-    /// up, or keeps the ledger intent so no second email goes out).
-    IfNotApplied,
-}
-
 /// What a request carries.
 enum Body<'a> {
     None,
@@ -190,6 +175,26 @@ mod erased {
 /// A successful answer.
 struct Answer {
     text: String,
+}
+
+/// Whether a request carries the Management API bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Bearer,
+    /// Authentication API calls (`/oauth/token`, `/dbconnections/*`).
+    None,
+}
+
+/// One logical request, as the pipeline sends it (perhaps several times).
+struct Request<'a> {
+    method: Method,
+    /// How the request is counted and named in errors: `GET /api/v2/users/{id}`.
+    endpoint: &'a str,
+    segments: &'a [&'a str],
+    query: &'a [(&'a str, &'a str)],
+    body: Body<'a>,
+    auth: Auth,
+    replay: Replay,
 }
 
 impl ManagementClient {
@@ -501,15 +506,15 @@ impl ManagementClient {
         &self,
         request: &ChangePasswordRequest,
     ) -> Result<(), ApiError> {
-        self.send(
-            Method::POST,
-            "POST /dbconnections/change_password",
-            &["dbconnections", "change_password"],
-            &[],
-            Body::Json(request),
-            false,
-            Replay::IfNotApplied,
-        )
+        self.send(Request {
+            method: Method::POST,
+            endpoint: "POST /dbconnections/change_password",
+            segments: &["dbconnections", "change_password"],
+            query: &[],
+            body: Body::Json(request),
+            auth: Auth::None,
+            replay: Replay::IfNotApplied,
+        })
         .await
         .map(|_| ())
     }
@@ -523,15 +528,15 @@ impl ManagementClient {
         query: &[(&str, &str)],
     ) -> Result<T, ApiError> {
         let answer = self
-            .send(
-                Method::GET,
+            .send(Request {
+                method: Method::GET,
                 endpoint,
                 segments,
                 query,
-                Body::None,
-                true,
-                Replay::Safe,
-            )
+                body: Body::None,
+                auth: Auth::Bearer,
+                replay: Replay::Safe,
+            })
             .await?;
         decode(endpoint, &answer)
     }
@@ -546,7 +551,15 @@ impl ManagementClient {
         replay: Replay,
     ) -> Result<T, ApiError> {
         let answer = self
-            .send(method, endpoint, segments, &[], body, true, replay)
+            .send(Request {
+                method,
+                endpoint,
+                segments,
+                query: &[],
+                body,
+                auth: Auth::Bearer,
+                replay,
+            })
             .await?;
         decode(endpoint, &answer)
     }
@@ -587,113 +600,80 @@ impl ManagementClient {
         Ok(url)
     }
 
-    /// Sends one logical request: paced, 429s waited out (never a failure on their own),
-    /// transient failures retried with exponential backoff and jitter as far as `replay`
-    /// allows, and an expired client-credentials token refreshed once.
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
-        method: Method,
-        endpoint: &str,
-        segments: &[&str],
-        query: &[(&str, &str)],
-        body: Body<'_>,
-        authenticated: bool,
-        replay: Replay,
-    ) -> Result<Answer, ApiError> {
-        let url = self.url(segments, query)?;
-        let payload = match &body {
+    /// Sends one logical request through the pipeline: build (token, body), pace, send and
+    /// count, then do what the retry rules decide ([`super::retry`]).
+    async fn send(&self, request: Request<'_>) -> Result<Answer, ApiError> {
+        let endpoint = request.endpoint;
+        let url = self.url(request.segments, request.query)?;
+        let payload = match &request.body {
             Body::Json(value) => Some(value.to_json().map_err(|e| ApiError::Decode {
                 endpoint: endpoint.to_string(),
                 detail: format!("cannot encode the request: {e}"),
             })?),
             _ => None,
         };
-        let mut throttled = 0u32;
-        let mut failures = 0u32;
-        let mut refreshed = false;
+        let refreshable = request.auth == Auth::Bearer
+            && matches!(self.credentials, Credentials::ClientCredentials { .. });
+        let mut retry = RetryState::new(request.replay, refreshable, self.backoff_base);
         loop {
-            let mut request = self.http.request(method.clone(), url.clone());
-            if authenticated {
-                let token = self.access_token().await?;
-                request = request.bearer_auth(token.expose());
-            }
-            request = match (&body, &payload) {
-                (Body::Json(_), Some(bytes)) => request
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(bytes.clone()),
-                (Body::Form(fields), _) => request.form(fields),
-                _ => request,
-            };
+            let http = self.build(&request, &url, payload.as_deref()).await?;
             self.pacer.acquire().await;
             self.count(endpoint);
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(error) => {
-                    // No answer: the request may or may not have been applied.
-                    if replay == Replay::Safe && failures < MAX_TRANSIENT_RETRIES {
-                        failures += 1;
-                        self.note_retry();
-                        tracing::debug!(
-                            endpoint,
-                            attempt = failures,
-                            "transport failure; retrying"
-                        );
-                        tokio::time::sleep(backoff(self.backoff_base, failures)).await;
-                        continue;
-                    }
-                    return Err(ApiError::Transport {
-                        endpoint: endpoint.to_string(),
-                        detail: describe_transport_error(&error),
-                    });
+            let sent = http.send().await;
+            let decision = match &sent {
+                Err(_) => retry.decide(Attempt::NoAnswer),
+                Ok(response) => {
+                    self.pacer.observe(response.headers()).await;
+                    retry.decide(Attempt::Answered {
+                        status: response.status(),
+                        headers: response.headers(),
+                    })
                 }
             };
-            let status = response.status();
-            self.pacer.observe(response.headers()).await;
-            if status == StatusCode::TOO_MANY_REQUESTS && throttled < MAX_THROTTLED_RETRIES {
-                throttled += 1;
-                self.note_throttled();
-                let wait = throttle_wait(response.headers(), throttled);
-                tracing::debug!(
-                    endpoint,
-                    wait_ms = wait.as_millis() as u64,
-                    "rate limited; waiting"
-                );
-                self.pacer.back_off(wait).await;
-                continue;
+            match decision {
+                Decision::Done => return finish(endpoint, sent).await,
+                Decision::WaitOutRateLimit(wait) => {
+                    self.note_throttled();
+                    tracing::debug!(
+                        endpoint,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited; waiting"
+                    );
+                    self.pacer.back_off(wait).await;
+                }
+                Decision::RefreshToken => *self.token.lock().await = None,
+                Decision::Retry(wait) => {
+                    self.note_retry();
+                    tracing::debug!(
+                        endpoint,
+                        attempt = retry.failures(),
+                        "transient failure; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
             }
-            if status == StatusCode::UNAUTHORIZED
-                && authenticated
-                && !refreshed
-                && matches!(self.credentials, Credentials::ClientCredentials { .. })
-            {
-                refreshed = true;
-                *self.token.lock().await = None;
-                continue;
-            }
-            // A gateway timeout says nothing about whether the request was applied; other
-            // 5xx answers come from a server that did not do it.
-            let not_applied = status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT;
-            let retryable = match replay {
-                Replay::Safe => status.is_server_error(),
-                Replay::IfNotApplied => not_applied,
-            };
-            if retryable && failures < MAX_TRANSIENT_RETRIES {
-                failures += 1;
-                self.note_retry();
-                tracing::debug!(endpoint, %status, attempt = failures, "server error; retrying");
-                tokio::time::sleep(backoff(self.backoff_base, failures)).await;
-                continue;
-            }
-            let text = response.text().await.map_err(|e| ApiError::Transport {
-                endpoint: endpoint.to_string(),
-                detail: describe_transport_error(&e),
-            })?;
-            if status.is_success() {
-                return Ok(Answer { text });
-            }
-            return Err(status_error(endpoint, status, &text));
         }
+    }
+
+    /// The HTTP request for one attempt: the bearer token (fetched or cached) and the body.
+    async fn build(
+        &self,
+        request: &Request<'_>,
+        url: &Url,
+        payload: Option<&[u8]>,
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
+        let mut http = self.http.request(request.method.clone(), url.clone());
+        if request.auth == Auth::Bearer {
+            let token = self.access_token().await?;
+            http = http.bearer_auth(token.expose());
+        }
+        Ok(match (&request.body, payload) {
+            (Body::Json(_), Some(bytes)) => http
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(bytes.to_vec()),
+            (Body::Form(fields), _) => http.form(fields),
+            _ => http,
+        })
     }
 
     async fn access_token(&self) -> Result<Secret, ApiError> {
@@ -716,15 +696,15 @@ impl ManagementClient {
             ("client_secret", client_secret.expose()),
             ("audience", self.target.audience.as_str()),
         ];
-        let answer = Box::pin(self.send(
-            Method::POST,
-            "POST /oauth/token",
-            &["oauth", "token"],
-            &[],
-            Body::Form(form),
-            false,
-            Replay::Safe,
-        ))
+        let answer = Box::pin(self.send(Request {
+            method: Method::POST,
+            endpoint: "POST /oauth/token",
+            segments: &["oauth", "token"],
+            query: &[],
+            body: Body::Form(form),
+            auth: Auth::None,
+            replay: Replay::Safe,
+        }))
         .await?;
         let response: TokenResponse = decode("POST /oauth/token", &answer)?;
         // Refresh a minute early (or at half-life for very short tokens).
@@ -754,6 +734,27 @@ impl ManagementClient {
         if let Ok(mut stats) = self.stats.lock() {
             stats.retries += 1;
         }
+    }
+}
+
+/// The caller's result of the last attempt: the answer's text on success, else the error.
+async fn finish(
+    endpoint: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<Answer, ApiError> {
+    let response = sent.map_err(|error| ApiError::Transport {
+        endpoint: endpoint.to_string(),
+        detail: describe_transport_error(&error),
+    })?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| ApiError::Transport {
+        endpoint: endpoint.to_string(),
+        detail: describe_transport_error(&e),
+    })?;
+    if status.is_success() {
+        Ok(Answer { text })
+    } else {
+        Err(status_error(endpoint, status, &text))
     }
 }
 
@@ -810,37 +811,6 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
     detail
 }
 
-/// How long to wait after a 429: `Retry-After` seconds, else until `x-ratelimit-reset`
-/// (epoch seconds), else exponential; always at least a few hundred milliseconds.
-fn throttle_wait(headers: &header::HeaderMap, attempt: u32) -> Duration {
-    let number = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    let wait = if let Some(seconds) = number("retry-after") {
-        Duration::from_secs_f64(seconds.max(0.0))
-    } else if let Some(reset) = number("x-ratelimit-reset") {
-        pacing::until_epoch(reset)
-    } else {
-        backoff(DEFAULT_BACKOFF_BASE, attempt)
-    };
-    wait.clamp(Duration::from_millis(100), MAX_THROTTLE_WAIT)
-}
-
-/// Exponential backoff with jitter: with the default base about 0.5 s, 1 s, 2 s, 4 s (capped
-/// at 8 s), each plus up to half again at random so that concurrent retries spread out.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let delay = base.saturating_mul(1 << attempt.min(5)).min(MAX_BACKOFF);
-    delay + pacing::jitter(delay / 2)
-}
-
-/// The first backoff step is twice this.
-const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(250);
-
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
-
 /// Escapes a value for a quoted Lucene term.
 fn lucene_escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
@@ -895,21 +865,6 @@ mod tests {
             r#"{"statusCode":404,"error":"Not Found","message":"Job not found."}"#,
         );
         assert_eq!(no_code.error_code(), None);
-    }
-
-    #[test]
-    fn throttle_waits_follow_headers_within_bounds() {
-        let mut headers = header::HeaderMap::new();
-        headers.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(throttle_wait(&headers, 1), Duration::from_secs(3));
-        headers.insert("retry-after", "100000".parse().unwrap());
-        assert_eq!(throttle_wait(&headers, 1), MAX_THROTTLE_WAIT);
-        let empty = header::HeaderMap::new();
-        let backoff = throttle_wait(&empty, 1);
-        assert!(
-            backoff >= Duration::from_millis(500) && backoff <= Duration::from_millis(750),
-            "{backoff:?}"
-        );
     }
 
     #[test]

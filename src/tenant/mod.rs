@@ -4,6 +4,7 @@
 pub mod client;
 pub mod error;
 pub mod pacing;
+mod retry;
 pub mod types;
 
 use std::collections::BTreeMap;
