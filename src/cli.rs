@@ -280,18 +280,15 @@ fn latency(text: &str) -> Result<(u64, u64), String> {
             .parse::<u64>()
             .map_err(|_| format!("`{t}` is not a number of milliseconds"))
     };
-    match text.split_once("..") {
-        Some((min, max)) => {
-            let (min, max) = (parse(min)?, parse(max)?);
-            if min > max {
-                return Err("the range's minimum is above its maximum".into());
-            }
-            Ok((min, max))
+    if let Some((min, max)) = text.split_once("..") {
+        let (min, max) = (parse(min)?, parse(max)?);
+        if min > max {
+            return Err("the range's minimum is above its maximum".into());
         }
-        None => {
-            let fixed = parse(text)?;
-            Ok((fixed, fixed))
-        }
+        Ok((min, max))
+    } else {
+        let fixed = parse(text)?;
+        Ok((fixed, fixed))
     }
 }
 

@@ -240,7 +240,10 @@ mod tests {
     const T0: OffsetDateTime = datetime!(2026-11-01 10:00 UTC);
 
     fn metadata(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     #[test]

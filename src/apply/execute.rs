@@ -162,7 +162,7 @@ impl<'a> Executor<'a> {
                                 .bring_existing_to_policy(user, connection_policy, user_policy)
                                 .await;
                         }
-                        None if error.outcome_unknown() && attempts < 2 => continue,
+                        None if error.outcome_unknown() && attempts < 2 => {} // send it again
                         None => {
                             return Err(Failure::api(
                                 "creating the user (and users-by-email does not find it)",

@@ -191,12 +191,11 @@ fn chains(actions: &[Action]) -> Vec<Vec<usize>> {
     let mut chains: Vec<Vec<usize>> = Vec::new();
     for (index, action) in actions.iter().enumerate() {
         let key = action.target.key();
-        match by_target.get(&key) {
-            Some(&chain) => chains[chain].push(index),
-            None => {
-                by_target.insert(key, chains.len());
-                chains.push(vec![index]);
-            }
+        if let Some(&chain) = by_target.get(&key) {
+            chains[chain].push(index)
+        } else {
+            by_target.insert(key, chains.len());
+            chains.push(vec![index]);
         }
     }
     chains

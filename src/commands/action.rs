@@ -29,7 +29,7 @@ pub async fn render_action(args: RenderArgs) -> CommandResult {
                 TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
             let live = read_names(session.client()).await;
             session.close(false).await?;
-            login_rules(&desired, &live?).map_err(plan_errors)?
+            login_rules(&desired, &live?).map_err(|errors| plan_errors(&errors))?
         }
     };
     if !rules.enforces_anything() {

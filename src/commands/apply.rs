@@ -37,14 +37,13 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     let clock = clock_from_env()?;
     let source = tenant_source(&args.tenant)?;
     let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
-    let planned = match saved {
-        Some(saved) => saved_plan(&session, &desired, saved).await,
-        None => {
-            let scope = Scope::new(&args.target.connections, &args.target.users);
-            make_plan(&session, &desired, &scope, &clock)
-                .await
-                .map(|(plan, context, _)| (plan, context))
-        }
+    let planned = if let Some(saved) = saved {
+        saved_plan(&session, &desired, saved).await
+    } else {
+        let scope = Scope::new(&args.target.connections, &args.target.users);
+        make_plan(&session, &desired, &scope, &clock)
+            .await
+            .map(|(plan, context, _)| (plan, context))
     };
     let result = match planned {
         Ok((plan, context)) => execute(&session, &plan, &context, &clock, &args).await,

@@ -82,9 +82,9 @@ impl From<SessionError> for CliError {
     }
 }
 
-pub(super) fn plan_errors(errors: Vec<PlanError>) -> CliError {
+pub(super) fn plan_errors(errors: &[PlanError]) -> CliError {
     let mut text = String::new();
-    for error in &errors {
+    for error in errors {
         text.push_str(&format!(
             "error: {}\n  --> {}\n  hint: {}\n\n",
             error.message, error.origin, error.hint
@@ -124,7 +124,8 @@ pub(super) async fn make_plan(
     clock: &Clock,
 ) -> Result<(Plan, PlanContext, LiveState), CliError> {
     let (restricted, live, requests) = read_tenant(session, desired, scope).await?;
-    let mut plan = build_plan_in(&restricted, &live, scope, clock.now()).map_err(plan_errors)?;
+    let mut plan = build_plan_in(&restricted, &live, scope, clock.now())
+        .map_err(|errors| plan_errors(&errors))?;
     warn_about_missing_action_secrets(&mut plan);
     Ok((
         plan,

@@ -32,6 +32,7 @@ fn connection(name: &str, strategy: &str) -> Connection {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // callers pass `json!(...)`
 fn user(connection: &str, provider: &str, id: &str, fields: Value) -> User {
     let mut value = json!({
         "user_id": format!("{provider}|{id}"),

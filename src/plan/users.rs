@@ -343,15 +343,15 @@ fn existing_user(
     }
 
     if onboarding == Some(Onboarding::PasswordReset) && facts.sends_allowed {
-        if context.kind() != StrategyKind::Database {
+        if context.kind() == StrategyKind::Database {
+            let marked = step == VerificationStep::MarkVerified;
+            password_reset_onboarding(context, user, &target, &ledger, mode, marked, actions);
+        } else {
             warnings.user(
                 context,
                 WarningKind::CannotCreateInConnection,
                 user_label(user),
             );
-        } else {
-            let marked = step == VerificationStep::MarkVerified;
-            password_reset_onboarding(context, user, &target, &ledger, mode, marked, actions);
         }
     }
 

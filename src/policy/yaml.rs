@@ -100,8 +100,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
         Err(error) => {
             let loc = error
                 .location()
-                .map(Loc::from_saphyr)
-                .unwrap_or(Loc { line: 1, column: 1 });
+                .map_or(Loc { line: 1, column: 1 }, Loc::from_saphyr);
             let plain = error.without_snippet().to_string();
             Err(SyntaxError {
                 message: strip_location_suffix(&plain).to_string(),

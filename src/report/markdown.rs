@@ -415,7 +415,7 @@ fn render_action(action: &Action) -> String {
     let (symbol, verb) = (headline.symbol.as_char(), headline.short());
     let target = match &action.target {
         Target::Connection { name } | Target::LoginAction { name } => name.clone(),
-        user => user.to_string(),
+        user @ Target::User { .. } => user.to_string(),
     };
     let mut out = format!(
         "**{symbol} {verb}** {}\\\nreason: {}\n\n",

@@ -98,7 +98,7 @@ fn local_start(chars: &[char], at: usize, floor: usize) -> Option<usize> {
                         .iter()
                         .all(char::is_ascii_hexdigit) =>
             {
-                first += 5
+                first += 5;
             }
             _ => {}
         }

@@ -6,7 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ApiError {
     /// Auth0 answered with an error status.
-    #[error("{endpoint} failed: HTTP {status}: {message}{}", code_suffix(.error_code))]
+    #[error("{endpoint} failed: HTTP {status}: {message}{}", code_suffix(.error_code.as_deref()))]
     Status {
         endpoint: String,
         status: u16,
@@ -33,10 +33,8 @@ pub enum ApiError {
     Config(String),
 }
 
-fn code_suffix(code: &Option<String>) -> String {
-    code.as_deref()
-        .map(|c| format!(" ({c})"))
-        .unwrap_or_default()
+fn code_suffix(code: Option<&str>) -> String {
+    code.map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 impl ApiError {

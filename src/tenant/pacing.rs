@@ -151,9 +151,7 @@ impl Pacer {
         else {
             return;
         };
-        let reset_in = number("x-ratelimit-reset")
-            .map(until_epoch)
-            .unwrap_or(Duration::from_secs(1));
+        let reset_in = number("x-ratelimit-reset").map_or(Duration::from_secs(1), until_epoch);
         let mut state = self.state.lock().await;
         state.server = Some(ServerBudget {
             limit: limit.max(0.0) as u64,

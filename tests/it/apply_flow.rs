@@ -42,7 +42,11 @@ async fn apply_converges_and_a_second_apply_sends_nothing() {
     let client = tenant.client();
 
     let plan = tenant.plan(&desired).await;
-    let kinds: Vec<_> = plan.actions.iter().map(|a| a.kind()).collect();
+    let kinds: Vec<_> = plan
+        .actions
+        .iter()
+        .map(verifyctl::plan::Action::kind)
+        .collect();
     assert!(kinds.contains(&ActionKind::CreateUser));
     assert!(kinds.contains(&ActionKind::SendVerificationEmail));
     assert!(kinds.contains(&ActionKind::MarkEmailVerified));

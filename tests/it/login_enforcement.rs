@@ -77,7 +77,10 @@ fn post_login_bindings(tenant: &TestTenant) -> Vec<String> {
 }
 
 fn kinds(plan: &Plan) -> Vec<ActionKind> {
-    plan.actions.iter().map(|a| a.kind()).collect()
+    plan.actions
+        .iter()
+        .map(verifyctl::plan::Action::kind)
+        .collect()
 }
 
 #[tokio::test]

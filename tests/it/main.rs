@@ -1,4 +1,6 @@
 //! verifyctl's one integration-test binary.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+#![allow(clippy::needless_pass_by_value)] // fixtures take `json!(...)` values
 mod apply_flow;
 mod cli;
 mod client;

@@ -71,7 +71,11 @@ async fn modes_plan(policy: &str) -> (Plan, PlanContext) {
 #[tokio::test]
 async fn markdown_plan_of_a_mixed_tenant() {
     let (plan, context) = modes_plan(MIXED_POLICY).await;
-    let kinds: BTreeSet<ActionKind> = plan.actions.iter().map(|a| a.kind()).collect();
+    let kinds: BTreeSet<ActionKind> = plan
+        .actions
+        .iter()
+        .map(verifyctl::plan::Action::kind)
+        .collect();
     assert!(kinds.len() >= 4, "a plan with several kinds: {kinds:?}");
     assert!(!plan.warnings.is_empty());
     let text = markdown::render_plan(&plan, &context);

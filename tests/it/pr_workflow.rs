@@ -26,7 +26,7 @@ users:
 ";
 
 fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|a| a.to_string()).collect()
+    list.iter().map(std::string::ToString::to_string).collect()
 }
 
 struct Workflow {

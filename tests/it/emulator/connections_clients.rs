@@ -49,7 +49,7 @@ async fn checkpoint_paging_follows_next_even_with_include_totals() {
         seen.extend(
             names(&reply.body["connections"])
                 .iter()
-                .map(|s| s.to_string()),
+                .map(ToString::to_string),
         );
         match reply.body.get("next").and_then(Value::as_str) {
             Some(next) => query = format!("include_totals=true&take=3&from={next}"),
