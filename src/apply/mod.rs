@@ -192,7 +192,7 @@ fn chains(actions: &[Action]) -> Vec<Vec<usize>> {
     for (index, action) in actions.iter().enumerate() {
         let key = action.target.key();
         if let Some(&chain) = by_target.get(&key) {
-            chains[chain].push(index)
+            chains[chain].push(index);
         } else {
             by_target.insert(key, chains.len());
             chains.push(vec![index]);
