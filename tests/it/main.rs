@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 #![allow(clippy::needless_pass_by_value)] // fixtures take `json!(...)` values
 mod apply_flow;
+mod architecture;
 mod cli;
 mod client;
 mod emulator;
