@@ -254,7 +254,7 @@ struct UserFacts {
     sends_allowed: bool,
 }
 
-/// The mode table (DESIGN.md §2, README "Verification modes") for an existing user, row by
+/// The mode table (DESIGN.md §2; the README's *Policy files* table) for an existing user, row by
 /// row. `onboarding` is the listed user's (`None` for users no policy lists).
 fn verification_rule(
     mode: VerificationMode,
