@@ -178,7 +178,7 @@ pub async fn apply_plan(
         .any(|o| o.status == OutcomeStatus::NotStarted);
     ApplyReport {
         outcomes,
-        requests: difference(&client.stats(), &before),
+        requests: client.stats().since(&before),
         elapsed: started.elapsed(),
         interrupted,
     }
@@ -253,21 +253,6 @@ async fn run_chain(
         outcomes.push((index, outcome));
     }
     outcomes
-}
-
-fn difference(after: &CallStats, before: &CallStats) -> CallStats {
-    let mut requests = after.requests.clone();
-    for (endpoint, count) in &before.requests {
-        if let Some(value) = requests.get_mut(endpoint) {
-            *value = value.saturating_sub(*count);
-        }
-    }
-    requests.retain(|_, count| *count > 0);
-    CallStats {
-        requests,
-        throttled: after.throttled.saturating_sub(before.throttled),
-        retries: after.retries.saturating_sub(before.retries),
-    }
 }
 
 /// Why an action failed.

@@ -29,14 +29,11 @@ use super::retry::{Attempt, DEFAULT_BACKOFF_BASE, Decision, Replay, RetryState};
 use super::types::{
     Action, ActionRequest, ActionVersion, ActionsPage, Binding, BindingRef, BindingsPage,
     ChangePasswordRequest, CheckpointPage, Client, Connection, ConnectionPatch, CreateUserRequest,
-    ErrorBody, Job, TokenResponse, User, UserPatch, UsersPage, VerificationEmailRequest,
+    ErrorBody, Job, TokenResponse, User, UserPatch, UsersExportRequest, VerificationEmailRequest,
 };
+use super::users::{ProgressHook, UserReads};
 use crate::secret::Secret;
 
-/// User search returns at most this many results per query (reference §2.2).
-pub const USER_SEARCH_LIMIT: u64 = 1000;
-/// Largest `per_page` the Management API accepts.
-const PAGE_SIZE: u64 = 100;
 
 /// Where the tenant is: the base URL and the Management API audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +95,7 @@ impl TenantTarget {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
@@ -134,11 +131,35 @@ pub struct CallStats {
     pub throttled: u64,
     /// Requests repeated after a 5xx or transport failure.
     pub retries: u64,
+    /// Export files downloaded from storage (not Management API requests).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub downloads: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CallStats {
     pub fn total(&self) -> u64 {
         self.requests.values().sum()
+    }
+
+    /// What happened between `before` (an earlier copy) and these figures.
+    pub fn since(&self, before: &CallStats) -> CallStats {
+        let mut requests = self.requests.clone();
+        for (endpoint, count) in &before.requests {
+            if let Some(value) = requests.get_mut(endpoint) {
+                *value = value.saturating_sub(*count);
+            }
+        }
+        requests.retain(|_, count| *count > 0);
+        CallStats {
+            requests,
+            throttled: self.throttled.saturating_sub(before.throttled),
+            retries: self.retries.saturating_sub(before.retries),
+            downloads: self.downloads.saturating_sub(before.downloads),
+        }
     }
 }
 
@@ -151,6 +172,10 @@ pub struct ManagementClient {
     stats: Mutex<CallStats>,
     pacer: Pacer,
     backoff_base: Duration,
+    user_reads: UserReads,
+    progress: Option<ProgressHook>,
+    /// For export downloads: pre-signed storage links, never given the bearer token.
+    storage: reqwest::Client,
 }
 
 /// What a request carries.
@@ -208,6 +233,21 @@ impl ManagementClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ApiError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let storage = reqwest::Client::builder()
+            .user_agent(concat!("verifyctl/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let url = attempt.url();
+                let safe = url.scheme() == "https"
+                    || (url.scheme() == "http" && is_loopback(url.host_str().unwrap_or_default()));
+                if attempt.previous().len() >= 5 || !safe {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .map_err(|e| ApiError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(ManagementClient {
             http,
             target,
@@ -216,6 +256,9 @@ impl ManagementClient {
             stats: Mutex::new(CallStats::default()),
             pacer: Pacer::new(PacingConfig::UNLIMITED),
             backoff_base: DEFAULT_BACKOFF_BASE,
+            user_reads: UserReads::default(),
+            progress: None,
+            storage,
         })
     }
 
@@ -232,8 +275,38 @@ impl ManagementClient {
         self
     }
 
+    /// How connections' users are read (search threshold, export polling).
+    pub fn with_user_reads(mut self, reads: UserReads) -> ManagementClient {
+        self.user_reads = reads;
+        self
+    }
+
+    /// Called while long reads wait (export jobs), for progress on stderr.
+    pub fn with_progress(mut self, hook: ProgressHook) -> ManagementClient {
+        self.progress = Some(hook);
+        self
+    }
+
     pub fn target(&self) -> &TenantTarget {
         &self.target
+    }
+
+    pub(super) fn user_reads(&self) -> UserReads {
+        self.user_reads
+    }
+
+    pub(super) fn progress_hook(&self) -> Option<&ProgressHook> {
+        self.progress.as_ref()
+    }
+
+    pub(super) fn storage_client(&self) -> &reqwest::Client {
+        &self.storage
+    }
+
+    pub(super) fn note_download(&self) {
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.downloads += 1;
+        }
     }
 
     /// A copy of the request counters so far.
@@ -261,50 +334,6 @@ impl ManagementClient {
         .await
     }
 
-    /// Every user with an identity in `connection`, through user search (`search_engine=v3`,
-    /// `page` is a page index). Fails with [`ApiError::TooManyUsers`] rather than return a
-    /// truncated list when the connection has 1000 users or more: search cannot page past
-    /// the first 1000 results, and a `total` of exactly 1000 may itself be capped.
-    pub async fn users_of_connection(&self, connection: &str) -> Result<Vec<User>, ApiError> {
-        let query = format!("identities.connection:\"{}\"", lucene_escape(connection));
-        let mut users: Vec<User> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut page = 0u64;
-        loop {
-            let page_text = page.to_string();
-            let per_page = PAGE_SIZE.to_string();
-            let params = [
-                ("q", query.as_str()),
-                ("search_engine", "v3"),
-                ("page", page_text.as_str()),
-                ("per_page", per_page.as_str()),
-                ("include_totals", "true"),
-                ("sort", "created_at:1"),
-            ];
-            let result: UsersPage = self
-                .get_json("GET /api/v2/users", &["api", "v2", "users"], &params)
-                .await?;
-            if result.total >= USER_SEARCH_LIMIT {
-                return Err(ApiError::TooManyUsers {
-                    connection: connection.to_string(),
-                    total: result.total,
-                    limit: USER_SEARCH_LIMIT,
-                });
-            }
-            let received = result.users.len() as u64;
-            for user in result.users {
-                // Users created while paging shift pages; never count one twice.
-                if seen.insert(user.user_id.clone()) {
-                    users.push(user);
-                }
-            }
-            page += 1;
-            if received < PAGE_SIZE || page * PAGE_SIZE >= result.total {
-                return Ok(users);
-            }
-        }
-    }
-
     /// Users with exactly this email, in any connection (immediately consistent, unlike
     /// search). Database emails are stored lower-cased, so the address is lower-cased.
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<User>, ApiError> {
@@ -322,6 +351,18 @@ impl ManagementClient {
             "GET /api/v2/users/{id}",
             &["api", "v2", "users", user_id],
             &[],
+        )
+        .await
+    }
+
+    /// Starts a users-export job (repeating it only starts another export: safe).
+    pub async fn start_users_export(&self, request: &UsersExportRequest) -> Result<Job, ApiError> {
+        self.write_json(
+            Method::POST,
+            "POST /api/v2/jobs/users-exports",
+            &["api", "v2", "jobs", "users-exports"],
+            Body::Json(request),
+            Replay::Safe,
         )
         .await
     }
@@ -521,7 +562,7 @@ impl ManagementClient {
 
     // ----- plumbing -----
 
-    async fn get_json<T: DeserializeOwned>(
+    pub(super) async fn get_json<T: DeserializeOwned>(
         &self,
         endpoint: &str,
         segments: &[&str],
@@ -812,7 +853,7 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
 }
 
 /// Escapes a value for a quoted Lucene term.
-fn lucene_escape(value: &str) -> String {
+pub(super) fn lucene_escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 

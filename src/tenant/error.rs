@@ -19,15 +19,26 @@ pub enum ApiError {
     /// The answer could not be understood.
     #[error("{endpoint} returned an unexpected body: {detail}")]
     Decode { endpoint: String, detail: String },
-    /// A connection has more users than user search can return.
-    #[error(
-        "connection `{connection}` has {total} users; verifyctl reads users through Auth0 user search, which returns at most {limit} results per query, so it cannot see them all (it refuses to work on a partial list)"
-    )]
-    TooManyUsers {
+    /// A users-export job ended `failed` or disappeared.
+    #[error("reading connection `{connection}`: the users-export job {job_id} failed: {details}")]
+    ExportFailed {
         connection: String,
-        total: u64,
-        limit: u64,
+        job_id: String,
+        details: String,
     },
+    /// A users-export job did not complete in time.
+    #[error(
+        "reading connection `{connection}`: the users-export job {job_id} was not done after {}s",
+        waited.as_secs()
+    )]
+    ExportTimedOut {
+        connection: String,
+        job_id: String,
+        waited: std::time::Duration,
+    },
+    /// The export file could not be downloaded or read.
+    #[error("reading connection `{connection}`: downloading its users-export file failed: {detail}")]
+    ExportDownload { connection: String, detail: String },
     /// The tenant address or credentials are unusable.
     #[error("{0}")]
     Config(String),
@@ -80,8 +91,14 @@ impl ApiError {
             ApiError::Status { status: 403, .. } => Some(
                 "authorize verifyctl's application for the Auth0 Management API (a client grant)".into(),
             ),
-            ApiError::TooManyUsers { .. } => Some(
-                "split the connection or reconcile it with a tool that uses user export jobs; verifyctl never works on a silently truncated list".into(),
+            ApiError::ExportFailed { .. } => Some(
+                "plan again; if it keeps failing, see the job in the Auth0 dashboard (Monitoring > Logs) or contact Auth0 support".into(),
+            ),
+            ApiError::ExportTimedOut { .. } => Some(
+                "Auth0 is slow to export this connection; plan again later (the job may still finish) or read fewer users with --user".into(),
+            ),
+            ApiError::ExportDownload { .. } => Some(
+                "check that this machine can reach Auth0's storage over https (proxies, firewalls); plan again to get a new export".into(),
             ),
             ApiError::Transport { .. } => {
                 Some("check AUTH0_DOMAIN and your network; the request may be retried".into())

@@ -6,10 +6,14 @@ pub mod error;
 pub mod pacing;
 mod retry;
 pub mod types;
+mod users;
 
 use std::collections::BTreeMap;
 
-pub use client::{CallStats, Credentials, ManagementClient, TenantTarget, USER_SEARCH_LIMIT};
+pub use client::{CallStats, Credentials, ManagementClient, TenantTarget};
+pub use users::{
+    ExportPolling, ExportProgress, ProgressHook, USER_FIELDS, USER_SEARCH_LIMIT, UserReads,
+};
 pub use error::ApiError;
 pub use pacing::PacingConfig;
 pub use types::{Action, Binding, Client, Connection, User};
@@ -94,9 +98,9 @@ pub async fn read_live_state_in(
     };
     let mut users = BTreeMap::new();
     for (name, spec) in &desired.connections {
-        if !connections.contains_key(name) {
+        let Some(connection) = connections.get(name) else {
             continue;
-        }
+        };
         let has_listed_users = desired.users_of(name).next().is_some();
         if spec.mode == VerificationMode::Off && !has_listed_users {
             continue;
@@ -104,7 +108,7 @@ pub async fn read_live_state_in(
         let list = if scope.by_user() {
             users_by_emails(client, name, &scope.users).await?
         } else {
-            client.users_of_connection(name).await?
+            client.users_of_connection(connection).await?
         };
         users.insert(name.clone(), list);
     }

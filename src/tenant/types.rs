@@ -111,15 +111,52 @@ pub struct Client {
     pub global: Option<bool>,
 }
 
-/// A job (`POST /api/v2/jobs/verification-email`, `GET /api/v2/jobs/{id}`).
+/// A job (`POST /api/v2/jobs/verification-email`, `/users-exports`, `GET /api/v2/jobs/{id}`),
+/// reference §5, §9.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Job {
     pub id: String,
+    /// `pending`, `processing`, `completed` or `failed`.
     pub status: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// An export's download link, once completed (valid 60 s; read the job again for a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage_done: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_left_seconds: Option<u64>,
+    /// Why a job failed, when Auth0 says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+}
+
+impl Job {
+    pub fn is_completed(&self) -> bool {
+        self.status == "completed"
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.status == "failed"
+    }
+}
+
+/// One field a users-export job writes (`{"name": "email"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportField {
+    pub name: &'static str,
+}
+
+/// Body of `POST /api/v2/jobs/users-exports` (reference §9.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsersExportRequest {
+    pub connection_id: String,
+    /// `json` (gzipped NDJSON, one user a line).
+    pub format: &'static str,
+    pub fields: Vec<ExportField>,
 }
 
 /// Body of `POST /api/v2/users`.
@@ -179,7 +216,7 @@ pub(crate) struct TokenResponse {
 }
 
 /// `GET /api/v2/users?include_totals=true` page.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct UsersPage {
     pub users: Vec<User>,
     pub total: u64,
