@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::config::RateLimit;
+pub use super::users_store::Users;
 use crate::auth0::StrategyKind;
 
 /// A JSON object, as used for metadata, connection options and unknown fields.
@@ -36,8 +37,9 @@ pub struct TenantState {
     pub clients: Vec<Client>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<Connection>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub users: Vec<User>,
+    /// Users in creation order, each behind an `Arc` so a snapshot shares them.
+    #[serde(default, skip_serializing_if = "Users::is_empty")]
+    pub users: Users,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -67,7 +69,7 @@ impl TenantState {
             settings: TenantSettings::default(),
             clients: Vec::new(),
             connections: Vec::new(),
-            users: Vec::new(),
+            users: Users::default(),
             jobs: Vec::new(),
             outbox: Vec::new(),
             actions: Vec::new(),
@@ -79,8 +81,9 @@ impl TenantState {
         self.connections.iter().find(|c| c.name == name)
     }
 
+    /// The user with this id, in O(1).
     pub fn user(&self, user_id: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.user_id == user_id)
+        self.users.get(user_id)
     }
 
     pub fn client(&self, client_id: &str) -> Option<&Client> {
@@ -149,7 +152,7 @@ fn is_true(value: &bool) -> bool {
 /// An Auth0 user, as the Management API returns it. Fields the API omits when unset are
 /// `None` here; any other user field (`name`, `nickname`, `picture`, `username`,
 /// `logins_count`, `last_login`, `blocked`, ...) lives in `other`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// `provider|id`. May be left out of a hand-written tenant file: the emulator then
     /// derives it from the first identity (or generates one) when it starts.
@@ -187,7 +190,7 @@ impl User {
 
 /// One entry of `identities[]`. `user_id` is a string or, for some social providers, a
 /// number, so it is kept as JSON.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The connection **name**.
     pub connection: String,

@@ -9,6 +9,7 @@ mod faults;
 mod files;
 mod jobs_and_emails;
 mod limits;
+mod scale;
 mod users;
 
 use reqwest::header::HeaderMap;
