@@ -19,6 +19,17 @@
 //! queries scan only the connection's users when they are `AND`ed with a connection term,
 //! every user otherwise. Only the page served is turned into JSON. [`Emulator::snapshot`]
 //! copies pointers under the lock, never users, and nothing is serialized under it.
+//!
+//! # Tenant files
+//!
+//! `file.rs` reads YAML or JSON straight into [`TenantState`] with no parse budget
+//! (tenant files are trusted, and a 1,000,000-user file must load) and streams writes
+//! through a temporary file renamed into place. Files are refused, at the offending
+//! line and column, for duplicate user ids, connection names, connection ids or client
+//! ids and for a non-string `domain`. Writing back keeps every key the file had
+//! (including a `settings:` block with default values); a connection is changed only by
+//! a PATCH, which, as on Auth0 (reference §7.3), sets `display_name` to the name when the
+//! body leaves it out. Comments, anchors and the order of keys inside objects are lost.
 
 mod actions;
 mod auth;

@@ -30,12 +30,24 @@ pub(crate) fn to_object(value: &impl Serialize) -> JsonObject {
 #[serde(deny_unknown_fields)]
 pub struct TenantState {
     /// The tenant's domain; the Management API audience is `https://DOMAIN/api/v2/`.
+    #[serde(deserialize_with = "unique::domain")]
     pub domain: String,
-    #[serde(default, skip_serializing_if = "TenantSettings::is_default")]
+    /// Written back whenever the file had it (even with default values).
+    #[serde(default, skip_serializing_if = "TenantSettings::is_empty")]
     pub settings: TenantSettings,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Client ids are unique (a file with two clients of one id is refused).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "unique::clients"
+    )]
     pub clients: Vec<Client>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Connection names and ids are unique (a file repeating one is refused).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "unique::connections"
+    )]
     pub connections: Vec<Connection>,
     /// Users in creation order, each behind an `Arc` so a snapshot shares them.
     #[serde(default, skip_serializing_if = "Users::is_empty")]
@@ -113,40 +125,30 @@ impl TenantState {
     }
 }
 
-/// Tenant-wide switches.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Tenant-wide switches. A setting left out of the file takes its default and stays
+/// out of the file when it is written back; one the file sets is written back as set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettings {
-    /// Whether the "Verification Email (link)" template is enabled. When false,
-    /// verification jobs end `failed` and nothing reaches the outbox.
-    #[serde(default = "enabled", skip_serializing_if = "is_true")]
-    pub verify_email_template_enabled: bool,
+    /// Whether the "Verification Email (link)" template is enabled (default: enabled).
+    /// When it is not, verification jobs end `failed` and nothing reaches the outbox.
+    /// Read it with [`TenantSettings::verify_email_enabled`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_email_template_enabled: Option<bool>,
     /// The Management API rate limit; none means unlimited (headers are still sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
 }
 
-impl Default for TenantSettings {
-    fn default() -> Self {
-        TenantSettings {
-            verify_email_template_enabled: true,
-            rate_limit: None,
-        }
-    }
-}
-
 impl TenantSettings {
-    fn is_default(&self) -> bool {
+    /// Whether verification emails can be sent (the template is enabled).
+    pub fn verify_email_enabled(&self) -> bool {
+        self.verify_email_template_enabled.unwrap_or(true)
+    }
+
+    fn is_empty(&self) -> bool {
         *self == TenantSettings::default()
     }
-}
-
-fn enabled() -> bool {
-    true
-}
-
-fn is_true(value: &bool) -> bool {
-    *value
 }
 
 /// An Auth0 user, as the Management API returns it. Fields the API omits when unset are
@@ -607,4 +609,101 @@ pub struct Binding {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub updated_at: String,
+}
+
+/// Checks made while a tenant file is read: uniqueness of the ids and names other parts
+/// of the tenant refer to, and a textual `domain`. Each error is raised by the parser at
+/// the offending entry, so it carries the file's line and column.
+mod unique {
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{self, SeqAccess, Visitor};
+
+    use super::{Client, Connection};
+
+    /// `domain` must be a string: `domain: 123` or `domain: true` are refused rather than
+    /// read as text.
+    pub fn domain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        struct DomainVisitor;
+
+        impl Visitor<'_> for DomainVisitor {
+            type Value = String;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the tenant's domain as a string (e.g. acme.eu.auth0.com)")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+                Ok(value.to_owned())
+            }
+
+            fn visit_string<E: de::Error>(self, value: String) -> Result<String, E> {
+                Ok(value)
+            }
+        }
+
+        deserializer.deserialize_any(DomainVisitor)
+    }
+
+    /// A list whose entries each have keys that must be unique across the list.
+    fn unique_list<'de, D, T>(
+        deserializer: D,
+        what: &'static str,
+        keys: fn(&T) -> Vec<(&'static str, String)>,
+    ) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: de::Deserialize<'de>,
+    {
+        struct ListVisitor<T> {
+            what: &'static str,
+            keys: fn(&T) -> Vec<(&'static str, String)>,
+        }
+
+        impl<'de, T: de::Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+            type Value = Vec<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a list of {}", self.what)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+                let mut items = Vec::new();
+                let mut seen: HashSet<(&'static str, String)> = HashSet::new();
+                while let Some(item) = seq.next_element::<T>()? {
+                    for (field, value) in (self.keys)(&item) {
+                        if value.is_empty() {
+                            continue;
+                        }
+                        if !seen.insert((field, value.clone())) {
+                            return Err(de::Error::custom(format!(
+                                "two {} have the {field} {value:?}; each must be unique",
+                                self.what
+                            )));
+                        }
+                    }
+                    items.push(item);
+                }
+                Ok(items)
+            }
+        }
+
+        deserializer.deserialize_seq(ListVisitor { what, keys })
+    }
+
+    pub fn connections<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Connection>, D::Error> {
+        unique_list(deserializer, "connections", |c: &Connection| {
+            vec![("name", c.name.clone()), ("id", c.id.clone())]
+        })
+    }
+
+    pub fn clients<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Client>, D::Error> {
+        unique_list(deserializer, "clients", |c: &Client| {
+            vec![("client_id", c.client_id.clone())]
+        })
+    }
 }

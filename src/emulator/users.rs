@@ -668,7 +668,7 @@ pub fn queue_verification_email(
     let Some(email) = &user.email else {
         return false;
     };
-    if !world.tenant.settings.verify_email_template_enabled {
+    if !world.tenant.settings.verify_email_enabled() {
         return false;
     }
     world.tenant.outbox.push(OutboxMessage {

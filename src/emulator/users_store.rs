@@ -230,7 +230,7 @@ impl<'de> Deserialize<'de> for Users {
                 while let Some(user) = seq.next_element::<User>()? {
                     if !user.user_id.is_empty() && users.contains(&user.user_id) {
                         return Err(de::Error::custom(format!(
-                            "duplicate user id {:?}: every user_id must be unique",
+                            "two users have the user_id {:?}; each must be unique",
                             user.user_id
                         )));
                     }
@@ -293,7 +293,9 @@ mod tests {
         let text = r#"[{"user_id":"auth0|a"},{"user_id":"auth0|b"},{"user_id":"auth0|a"}]"#;
         let error = serde_json::from_str::<Users>(text).unwrap_err();
         assert!(
-            error.to_string().contains("duplicate user id \"auth0|a\""),
+            error
+                .to_string()
+                .contains("two users have the user_id \"auth0|a\""),
             "{error}"
         );
         let fine = r#"[{"email":"x@y.example"},{"email":"z@y.example"}]"#;
