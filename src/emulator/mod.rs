@@ -30,15 +30,34 @@
 //! (including a `settings:` block with default values); a connection is changed only by
 //! a PATCH, which, as on Auth0 (reference §7.3), sets `display_name` to the name when the
 //! body leaves it out. Comments, anchors and the order of keys inside objects are lost.
+//!
+//! # Bulk jobs and storage
+//!
+//! `bulk.rs` runs users-export jobs (`exports.rs`, reference §9.2) in memory: `pending`,
+//! `processing` with `percentage_done`/`time_left_seconds`, then `completed`, at the
+//! pace of [`Timings`] (instant by default; [`Emulator::set_timings`] slows it, measured
+//! on the emulator's [`Clock`], so a fixed test clock moves jobs on when advanced), and
+//! deleted 24 hours after creation. A completed export's `location` is a pre-signed,
+//! S3-like link on the emulator's own address (`storage.rs`), valid 60 seconds, fresh on
+//! every read of the job; it serves the gzip file streamed from a snapshot of the users
+//! taken when the job was created, outside the lock, and answers like storage: XML
+//! errors, no rate limit, and a request carrying an `Authorization` header is refused.
+//! The request log records for every request whether it had an `Authorization` header.
+//! UNCONFIRMED choices (default fields, CSV layout, error texts of the CSV limits, the
+//! file's content type, the `processing` status itself) are listed in `exports.rs` and
+//! `storage.rs`. [`Timings`] is set on the emulator rather than in [`EmulatorConfig`],
+//! which other code builds field by field.
 
 mod actions;
 mod auth;
 mod bindings;
+mod bulk;
 mod clients;
 mod config;
 mod connections;
 mod dbconnections;
 mod errors;
+mod exports;
 mod faults;
 mod file;
 mod index;
@@ -47,6 +66,7 @@ mod ratelimit;
 mod request;
 mod search;
 mod state;
+mod storage;
 mod users;
 mod users_store;
 
@@ -66,7 +86,9 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Trigger};
+pub use config::{
+    EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Timings, Trigger,
+};
 pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
@@ -115,6 +137,8 @@ pub struct RecordedRequest {
     pub dropped: bool,
     /// The request body, only with [`EmulatorConfig::capture_bodies`].
     pub body: Option<String>,
+    /// Whether the request carried an `Authorization` header (its value is never kept).
+    pub authorization: bool,
 }
 
 /// Everything behind the emulator's lock.
@@ -135,9 +159,20 @@ struct World {
     /// `/dbconnections/change_password` buckets per source IP and email.
     password_reset_limits: HashMap<(IpAddr, String), TokenBucket>,
     faults: FaultState,
+    /// Users-export (and users-import) jobs, by id; in memory only (see bulk.rs).
+    bulk_jobs: std::collections::BTreeMap<String, bulk::BulkJob>,
+    timings: Timings,
+    /// Keys the export download links (see storage.rs).
+    storage_secret: String,
 }
 
 impl World {
+    /// The tenant's name: the first label of its domain (`acme` of `acme.eu.auth0.com`).
+    fn tenant_name(&self) -> String {
+        let domain = &self.tenant.domain;
+        domain.split('.').next().unwrap_or(domain).to_owned()
+    }
+
     fn random_alphanumeric(&mut self, len: usize) -> String {
         (&mut self.rng)
             .sample_iter(rand::distr::Alphanumeric)
@@ -279,7 +314,11 @@ impl Emulator {
             api_limiter: ApiLimiter::new(rate_limit),
             password_reset_limits: HashMap::new(),
             faults: FaultState::new(config.faults, config.seed),
+            bulk_jobs: std::collections::BTreeMap::new(),
+            timings: Timings::default(),
+            storage_secret: String::new(),
         };
+        world.storage_secret = world.random_alphanumeric(32);
         world.assign_missing_ids();
         world.user_index = index::UserIndex::build(&world.tenant.users);
         world.complete_actions(&crate::clock::format_timestamp_nanos(config.clock.now()));
@@ -324,6 +363,7 @@ impl Emulator {
                 "/jobs/verification-email",
                 post(jobs::create_verification_email),
             )
+            .route("/jobs/users-exports", post(exports::create))
             .route("/jobs/{id}", get(jobs::read))
             .route("/connections", get(connections::list))
             .route(
@@ -346,6 +386,7 @@ impl Emulator {
             )
             .fallback(not_found)
             .method_not_allowed_fallback(not_found)
+            .layer(middleware::from_fn_with_state(self.clone(), settle_jobs))
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 ratelimit::limit_api,
@@ -356,6 +397,7 @@ impl Emulator {
                 "/dbconnections/change_password",
                 post(dbconnections::change_password),
             )
+            .route("/storage/exports/{job_id}/{file}", get(storage::download))
             .nest("/api/v2", api)
             .fallback(not_found)
             .method_not_allowed_fallback(not_found)
@@ -391,9 +433,29 @@ impl Emulator {
         })
     }
 
-    /// The full tenant as it is now (what the tenant file is written back from).
+    /// The full tenant as it is now (what the tenant file is written back from). Under
+    /// the lock this copies pointers to the users, not the users.
     pub fn snapshot(&self) -> TenantState {
-        self.with_world(|world| world.tenant.clone())
+        let (now, timestamp) = (self.now(), self.timestamp());
+        self.with_world(|world| {
+            world.settle_jobs(now, &timestamp);
+            world.tenant.clone()
+        })
+    }
+
+    /// Replaces the pace of asynchronous work (bulk jobs, log visibility) from now on;
+    /// jobs already created follow the new pace too.
+    pub fn set_timings(&self, timings: Timings) {
+        self.with_world(|world| world.timings = timings);
+    }
+
+    pub fn timings(&self) -> Timings {
+        self.with_world(|world| world.timings)
+    }
+
+    /// The emulator's clock (tests advance a fixed one to move jobs and links on).
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 
     pub fn outbox(&self) -> Vec<OutboxMessage> {
@@ -491,6 +553,9 @@ async fn record_request(
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
+    let authorization = request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION);
     let (request, body) = if emulator.shared.capture_bodies {
         let (parts, body) = request.into_parts();
         // Bodies the API accepts are far below this; a larger one is answered 413 anyway.
@@ -513,9 +578,18 @@ async fn record_request(
         status: response.status().as_u16(),
         dropped: faults::is_dropped(&response),
         body,
+        authorization,
     };
     emulator.with_world(|world| world.requests.push(recorded));
     faults::cut_if_dropped(response)
+}
+
+/// Before each Management API request: applies the bulk jobs that are due and forgets
+/// the expired ones (see bulk.rs).
+async fn settle_jobs(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
+    let (now, timestamp) = (emulator.now(), emulator.timestamp());
+    emulator.with_world(|world| world.settle_jobs(now, &timestamp));
+    next.run(request).await
 }
 
 async fn not_found() -> Response {

@@ -5,6 +5,7 @@
 mod access;
 mod actions;
 mod connections_clients;
+mod exports;
 mod faults;
 mod files;
 mod jobs_and_emails;
