@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use super::World;
 use super::config::Timings;
 use super::exports::ExportJob;
+use super::imports::ImportJob;
 
 /// How long a job and its data live.
 pub const JOB_RETENTION: Duration = Duration::hours(24);
@@ -34,6 +35,7 @@ pub struct BulkJob {
 
 pub enum BulkKind {
     Export(Arc<ExportJob>),
+    Import(ImportJob),
 }
 
 /// Where a job is at a given moment.
@@ -51,6 +53,7 @@ impl BulkJob {
     fn rate(&self, timings: &Timings) -> Option<f64> {
         match self.kind {
             BulkKind::Export(_) => timings.export_users_per_second,
+            BulkKind::Import(_) => timings.import_users_per_second,
         }
         .filter(|rate| *rate > 0.0)
     }
@@ -81,6 +84,7 @@ impl BulkJob {
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             BulkKind::Export(_) => "users_export",
+            BulkKind::Import(_) => "users_import",
         }
     }
 
@@ -98,6 +102,7 @@ impl BulkJob {
         }
         match &self.kind {
             BulkKind::Export(export) => export.describe(&mut body),
+            BulkKind::Import(import) => import.describe(&mut body, phase),
         }
         if let Some(name) = &self.connection {
             body["connection"] = json!(name);
@@ -120,10 +125,29 @@ impl BulkJob {
 }
 
 impl World {
-    /// Deletes jobs past their retention.
-    pub(super) fn settle_jobs(&mut self, now: OffsetDateTime, _timestamp: &str) {
+    /// Deletes jobs past their retention and applies the imports that are due.
+    pub(super) fn settle_jobs(&mut self, now: OffsetDateTime, timestamp: &str) {
         self.bulk_jobs
             .retain(|_, job| now - job.created < JOB_RETENTION);
+        let due: Vec<String> = self
+            .bulk_jobs
+            .values()
+            .filter(|job| matches!(&job.kind, BulkKind::Import(import) if !import.applied()))
+            .filter(|job| job.phase(now, &self.timings) == Phase::Completed)
+            .map(|job| job.id.clone())
+            .collect();
+        for id in due {
+            self.apply_import(&id, timestamp);
+        }
+    }
+
+    /// Import jobs not yet completed.
+    pub(super) fn active_imports(&self, now: OffsetDateTime) -> usize {
+        self.bulk_jobs
+            .values()
+            .filter(|job| matches!(job.kind, BulkKind::Import(_)))
+            .filter(|job| job.phase(now, &self.timings) != Phase::Completed)
+            .count()
     }
 }
 

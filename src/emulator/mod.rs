@@ -6,6 +6,8 @@
 //! This module assembles the axum router and serves it; the endpoints live in
 //! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs`,
 //! `dbconnections.rs`, `actions.rs` and `bindings.rs` (Actions and trigger bindings),
+//! `exports.rs`, `imports.rs` and `storage.rs` (bulk jobs, see below),
+//! `connection_clients.rs`,
 //! each citing `reference/auth0-api.md` where behaviour is not obvious.
 //!
 //! # Scale
@@ -47,6 +49,18 @@
 //! file's content type, the `processing` status itself) are listed in `exports.rs` and
 //! `storage.rs`. [`Timings`] is set on the emulator rather than in [`EmulatorConfig`],
 //! which other code builds field by field.
+//!
+//! Users-import jobs (`imports.rs`, reference §9.1) take a multipart upload (at most
+//! 512000 bytes of users, at most two jobs in flight, database connections that have
+//! an enabled application only), run at the same pace, and apply their records when
+//! they complete: per-record schema checks, `DUPLICATED_USER` without `upsert`, upsert
+//! replacing metadata wholesale, `email_verified` false unless the record says true,
+//! errors at `/jobs/{id}/errors`. An import sends no verification email; with
+//! `send_completion_email` (Auth0's default) the outbox gets one
+//! [`OutboxKind::ImportCompleted`] message. The applications enabled for a connection
+//! (`connection_clients.rs`, reference §7.4) are kept per connection in the tenant file
+//! as `enabled_clients:`; a connection whose file says nothing has every application
+//! enabled, so existing tenant files import as before.
 
 mod actions;
 mod auth;
@@ -54,12 +68,14 @@ mod bindings;
 mod bulk;
 mod clients;
 mod config;
+mod connection_clients;
 mod connections;
 mod dbconnections;
 mod errors;
 mod exports;
 mod faults;
 mod file;
+mod imports;
 mod index;
 mod jobs;
 mod ratelimit;
@@ -100,6 +116,10 @@ use crate::clock::{Clock, format_timestamp};
 use errors::ApiError;
 use faults::{ConnectionHandle, CuttableListener, FaultState};
 use ratelimit::{ApiLimiter, TokenBucket};
+
+/// The largest request body read (an import upload: a 512000-byte users file plus the
+/// other parts and multipart framing fits well within it).
+const MAX_REQUEST_BODY_BYTES: usize = 4 << 20;
 
 /// A running emulated tenant. Cloning shares it.
 #[derive(Clone)]
@@ -364,11 +384,21 @@ impl Emulator {
                 post(jobs::create_verification_email),
             )
             .route("/jobs/users-exports", post(exports::create))
+            .route(
+                "/jobs/users-imports",
+                post(imports::create)
+                    .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES)),
+            )
             .route("/jobs/{id}", get(jobs::read))
+            .route("/jobs/{id}/errors", get(imports::errors))
             .route("/connections", get(connections::list))
             .route(
                 "/connections/{id}",
                 get(connections::read).patch(connections::update),
+            )
+            .route(
+                "/connections/{id}/clients",
+                get(connection_clients::list).patch(connection_clients::update),
             )
             .route("/clients", get(clients::list))
             .route("/clients/{id}", get(clients::read))
@@ -558,8 +588,8 @@ async fn record_request(
         .contains_key(axum::http::header::AUTHORIZATION);
     let (request, body) = if emulator.shared.capture_bodies {
         let (parts, body) = request.into_parts();
-        // Bodies the API accepts are far below this; a larger one is answered 413 anyway.
-        let bytes = axum::body::to_bytes(body, 1 << 20)
+        // Bodies the API accepts are below this; a larger one is answered 413 anyway.
+        let bytes = axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES)
             .await
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();

@@ -229,11 +229,26 @@ pub struct Connection {
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<JsonObject>,
+    /// The client ids of the applications enabled for this connection
+    /// (`/connections/{id}/clients`). `None`, a tenant file that says nothing, means
+    /// every application of the tenant: hand-written tenants then behave as the
+    /// dashboard's default for a new connection. Written back only once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_clients: Option<Vec<String>>,
     #[serde(flatten)]
     pub other: JsonObject,
 }
 
 impl Connection {
+    /// The enabled applications' client ids, in order (every client of `clients` when
+    /// the connection does not say).
+    pub fn enabled_client_ids<'a>(&'a self, clients: &'a [Client]) -> Vec<&'a str> {
+        match &self.enabled_clients {
+            Some(ids) => ids.iter().map(String::as_str).collect(),
+            None => clients.iter().map(|c| c.client_id.as_str()).collect(),
+        }
+    }
+
     pub fn kind(&self) -> StrategyKind {
         StrategyKind::of(&self.strategy)
     }
@@ -327,6 +342,9 @@ pub struct OutboxMessage {
 pub enum OutboxKind {
     VerificationEmail,
     PasswordReset,
+    /// The "import completed" email Auth0 sends the tenant's owners when a users-import
+    /// job with `send_completion_email` (the default) finishes.
+    ImportCompleted,
 }
 
 /// An Action: its draft (what the Management API edits and builds) and, once deployed,

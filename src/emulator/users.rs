@@ -274,7 +274,7 @@ const CREATE_SCHEMA: &Schema = &[
 ];
 
 /// Profile fields stored as given on create and replaced (or unset by `null`) on PATCH.
-const PROFILE_FIELDS: &[&str] = &[
+pub(super) const PROFILE_FIELDS: &[&str] = &[
     "given_name",
     "family_name",
     "name",
@@ -394,7 +394,7 @@ fn identity_provider(connection: &Connection) -> &str {
 }
 
 /// A new user with the fields Auth0 fills on creation (reference §2.1, GOREC create).
-fn new_user(
+pub(super) fn new_user(
     body: &JsonObject,
     connection: &Connection,
     email: Option<String>,
@@ -477,7 +477,7 @@ fn user_exists() -> ApiError {
 }
 
 /// Whether `user` has an identity in the connection named `connection`.
-fn in_connection(user: &User, connection: &str) -> bool {
+pub(super) fn in_connection(user: &User, connection: &str) -> bool {
     user.identities.iter().any(|i| i.connection == connection)
 }
 
@@ -541,7 +541,7 @@ fn check_email_format(email: &str) -> Result<(), ApiError> {
 }
 
 /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain.
-fn is_email(text: &str) -> bool {
+pub(super) fn is_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };

@@ -8,6 +8,7 @@ mod connections_clients;
 mod exports;
 mod faults;
 mod files;
+mod imports;
 mod jobs_and_emails;
 mod limits;
 mod scale;
