@@ -120,6 +120,15 @@ fn apply_patch(connection: &mut Connection, body: JsonObject) {
         match (field.as_str(), value) {
             ("options", Value::Object(options)) => connection.options = Some(options),
             ("options", _) => connection.options = None,
+            // The deprecated list replaces the enabled applications (reference §7.3).
+            ("enabled_clients", Value::Array(ids)) => {
+                connection.enabled_clients = Some(
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
             ("display_name", Value::String(name)) => connection.display_name = Some(name),
             (_, value) => {
                 connection.other.insert(field, value);
@@ -136,6 +145,8 @@ fn find<'a>(connections: &'a [Connection], id: &str) -> Option<&'a Connection> {
 /// always carry (`realms` defaulting to `[name]`, `is_domain_connection` to false).
 fn connection_json(connection: &Connection) -> JsonObject {
     let mut object = to_object(connection);
+    // Choice: the deprecated `enabled_clients` is not shown; /connections/{id}/clients is.
+    object.remove("enabled_clients");
     object
         .entry("realms")
         .or_insert_with(|| Value::Array(vec![Value::String(connection.name.clone())]));
@@ -159,6 +170,7 @@ mod tests {
             options: json!({"mfa": {"active": true}, "passwordPolicy": "good"})
                 .as_object()
                 .cloned(),
+            enabled_clients: None,
             other: JsonObject::new(),
         }
     }

@@ -87,13 +87,15 @@ fn queue_password_reset(
     client_id: Option<&str>,
     now: &str,
 ) {
-    let user = world.tenant.users.iter().find(|user| {
-        user.identities.iter().any(|i| i.connection == connection)
-            && user
-                .email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email))
-    });
+    let user = world
+        .users_at(world.user_index.with_email(email))
+        .find(|user| {
+            user.identities.iter().any(|i| i.connection == connection)
+                && user
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
     let Some(user) = user else {
         return;
     };

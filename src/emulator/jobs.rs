@@ -12,14 +12,16 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::Token;
+use super::bulk::{BulkKind, Phase};
 use super::errors::{ApiError, json_response};
 use super::request::{self, Expect, Schema, missing_property, string_field};
 use super::state::{Job, JobKind, JobStatus, JsonObject, User};
+use super::storage;
 use super::users::queue_verification_email;
 use super::{Emulator, World};
 
@@ -100,7 +102,7 @@ impl IdentityRef {
     }
 }
 
-fn is_connection_id(id: &str) -> bool {
+pub fn is_connection_id(id: &str) -> bool {
     id.strip_prefix("con_")
         .is_some_and(|rest| rest.len() == 16 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
@@ -178,14 +180,32 @@ fn job_body(job: &Job, status: JobStatus) -> Value {
     })
 }
 
-/// `GET /api/v2/jobs/{id}`.
+/// `GET /api/v2/jobs/{id}`: verification-email jobs (see above) and bulk jobs (see
+/// bulk.rs; a completed export carries a fresh download link).
 pub async fn read(
     State(emulator): State<Emulator>,
     token: Token,
     Path(job_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     token.require(&["create:users", "read:users"])?;
+    let now = emulator.now();
+    let base_url = storage::base_url(&headers);
     let body = emulator.with_world(|world| {
+        if let Some(job) = world.bulk_jobs.get(&job_id) {
+            let phase = job.phase(now, &world.timings);
+            let location = match (&job.kind, phase) {
+                (BulkKind::Export(export), Phase::Completed) => Some(storage::signed_location(
+                    &base_url,
+                    &world.storage_secret,
+                    &job.id,
+                    &export.file_name(&world.tenant_name()),
+                    now,
+                )),
+                _ => None,
+            };
+            return Some(job.body(phase, location));
+        }
         let job = world.tenant.jobs.iter().find(|j| j.id == job_id)?;
         let status = if world.unread_jobs.contains(&job_id) {
             JobStatus::Pending

@@ -6,24 +6,85 @@
 //! This module assembles the axum router and serves it; the endpoints live in
 //! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs`,
 //! `dbconnections.rs`, `actions.rs` and `bindings.rs` (Actions and trigger bindings),
+//! `exports.rs`, `imports.rs` and `storage.rs` (bulk jobs, see below),
+//! `connection_clients.rs`,
 //! each citing `reference/auth0-api.md` where behaviour is not obvious.
+//!
+//! # Scale
+//!
+//! Tenants of 10,000 to 1,000,000 users are served without scans: users are kept in
+//! creation order behind `Arc`s ([`Users`], O(1) by id), and `index.rs` keeps lookups by
+//! email and username and, per connection, the users in creation order and in
+//! `created_at` order. A search page for `identities.connection:"X"` (alone, sorted by
+//! `created_at:1` or unsorted) or without `q` costs O(page), `/users-by-email` and
+//! `/users/{id}` O(1), the duplicate checks on create O(users sharing the address). Other
+//! queries scan only the connection's users when they are `AND`ed with a connection term,
+//! every user otherwise. Only the page served is turned into JSON. [`Emulator::snapshot`]
+//! copies pointers under the lock, never users, and nothing is serialized under it.
+//!
+//! # Tenant files
+//!
+//! `file.rs` reads YAML or JSON straight into [`TenantState`] with no parse budget
+//! (tenant files are trusted, and a 1,000,000-user file must load) and streams writes
+//! through a temporary file renamed into place. Files are refused, at the offending
+//! line and column, for duplicate user ids, connection names, connection ids or client
+//! ids and for a non-string `domain`. Writing back keeps every key the file had
+//! (including a `settings:` block with default values); a connection is changed only by
+//! a PATCH, which, as on Auth0 (reference §7.3), sets `display_name` to the name when the
+//! body leaves it out. Comments, anchors and the order of keys inside objects are lost.
+//!
+//! # Bulk jobs and storage
+//!
+//! `bulk.rs` runs users-export jobs (`exports.rs`, reference §9.2) in memory: `pending`,
+//! `processing` with `percentage_done`/`time_left_seconds`, then `completed`, at the
+//! pace of [`Timings`] (instant by default; [`Emulator::set_timings`] slows it, measured
+//! on the emulator's [`Clock`], so a fixed test clock moves jobs on when advanced), and
+//! deleted 24 hours after creation. A completed export's `location` is a pre-signed,
+//! S3-like link on the emulator's own address (`storage.rs`), valid 60 seconds, fresh on
+//! every read of the job; it serves the gzip file streamed from a snapshot of the users
+//! taken when the job was created, outside the lock, and answers like storage: XML
+//! errors, no rate limit, and a request carrying an `Authorization` header is refused.
+//! The request log records for every request whether it had an `Authorization` header.
+//! UNCONFIRMED choices (default fields, CSV layout, error texts of the CSV limits, the
+//! file's content type, the `processing` status itself) are listed in `exports.rs` and
+//! `storage.rs`. [`Timings`] is set on the emulator rather than in [`EmulatorConfig`],
+//! which other code builds field by field.
+//!
+//! Users-import jobs (`imports.rs`, reference §9.1) take a multipart upload (at most
+//! 512000 bytes of users, at most two jobs in flight, database connections that have
+//! an enabled application only), run at the same pace, and apply their records when
+//! they complete: per-record schema checks, `DUPLICATED_USER` without `upsert`, upsert
+//! replacing metadata wholesale, `email_verified` false unless the record says true,
+//! errors at `/jobs/{id}/errors`. An import sends no verification email; with
+//! `send_completion_email` (Auth0's default) the outbox gets one
+//! [`OutboxKind::ImportCompleted`] message. The applications enabled for a connection
+//! (`connection_clients.rs`, reference §7.4) are kept per connection in the tenant file
+//! as `enabled_clients:`; a connection whose file says nothing has every application
+//! enabled, so existing tenant files import as before.
 
 mod actions;
 mod auth;
 mod bindings;
+mod bulk;
 mod clients;
 mod config;
+mod connection_clients;
 mod connections;
 mod dbconnections;
 mod errors;
+mod exports;
 mod faults;
 mod file;
+mod imports;
+mod index;
 mod jobs;
 mod ratelimit;
 mod request;
 mod search;
 mod state;
+mod storage;
 mod users;
+mod users_store;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -41,18 +102,24 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Trigger};
+pub use config::{
+    EmulatorConfig, Fault, FaultConfig, FaultRule, RateLimit, RouteFilter, Timings, Trigger,
+};
 pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
     BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Identity, Job, JobKind, JobStatus,
-    JsonObject, OutboxKind, OutboxMessage, TenantSettings, TenantState, User,
+    JsonObject, OutboxKind, OutboxMessage, TenantSettings, TenantState, User, Users,
 };
 
 use crate::clock::{Clock, format_timestamp};
 use errors::ApiError;
 use faults::{ConnectionHandle, CuttableListener, FaultState};
 use ratelimit::{ApiLimiter, TokenBucket};
+
+/// The largest request body read (an import upload: a 512000-byte users file plus the
+/// other parts and multipart framing fits well within it).
+const MAX_REQUEST_BODY_BYTES: usize = 4 << 20;
 
 /// A running emulated tenant. Cloning shares it.
 #[derive(Clone)]
@@ -90,11 +157,15 @@ pub struct RecordedRequest {
     pub dropped: bool,
     /// The request body, only with [`EmulatorConfig::capture_bodies`].
     pub body: Option<String>,
+    /// Whether the request carried an `Authorization` header (its value is never kept).
+    pub authorization: bool,
 }
 
 /// Everything behind the emulator's lock.
 struct World {
     tenant: TenantState,
+    /// Lookups over `tenant.users` (see index.rs).
+    user_index: index::UserIndex,
     rng: StdRng,
     tokens: auth::TokenStore,
     /// Jobs whose next read still reports `pending` (see jobs.rs).
@@ -108,9 +179,20 @@ struct World {
     /// `/dbconnections/change_password` buckets per source IP and email.
     password_reset_limits: HashMap<(IpAddr, String), TokenBucket>,
     faults: FaultState,
+    /// Users-export (and users-import) jobs, by id; in memory only (see bulk.rs).
+    bulk_jobs: std::collections::BTreeMap<String, bulk::BulkJob>,
+    timings: Timings,
+    /// Keys the export download links (see storage.rs).
+    storage_secret: String,
 }
 
 impl World {
+    /// The tenant's name: the first label of its domain (`acme` of `acme.eu.auth0.com`).
+    fn tenant_name(&self) -> String {
+        let domain = &self.tenant.domain;
+        domain.split('.').next().unwrap_or(domain).to_owned()
+    }
+
     fn random_alphanumeric(&mut self, len: usize) -> String {
         (&mut self.rng)
             .sample_iter(rand::distr::Alphanumeric)
@@ -156,35 +238,81 @@ impl World {
                 self.tenant.clients[index].client_id = self.new_client_id();
             }
         }
-        for index in 0..self.tenant.users.len() {
-            if self.tenant.users[index].user_id.is_empty() {
-                self.assign_user_id(index);
-            }
+        let strategies: HashMap<String, String> = self
+            .tenant
+            .connections
+            .iter()
+            .map(|c| (c.name.clone(), c.strategy.clone()))
+            .collect();
+        let mut users = std::mem::take(&mut self.tenant.users);
+        if users.iter().any(|u| u.user_id.is_empty()) {
+            users.edit_all(|user| {
+                if user.user_id.is_empty() {
+                    let key = self.new_user_key();
+                    assign_user_id(user, key, &strategies);
+                }
+            });
         }
+        self.tenant.users = users;
     }
 
-    /// `provider|id` from the first identity, completing the identity when needed.
-    fn assign_user_id(&mut self, index: usize) {
-        let key = self.new_user_key();
-        let tenant = &mut self.tenant;
-        // Auth0 names an identity's provider after its connection's strategy.
-        let strategy = |name: &str| tenant.connection_by_name(name).map(|c| c.strategy.clone());
-        let provider = tenant.users[index]
-            .identities
-            .first()
-            .and_then(|i| i.provider.clone().or_else(|| strategy(&i.connection)))
-            .unwrap_or_else(|| "auth0".to_owned());
-        let user = &mut tenant.users[index];
-        let id_part = match user.identities.first_mut() {
-            Some(identity) => {
-                identity.provider = Some(provider.clone());
-                identity.user_id.get_or_insert(Value::String(key));
-                identity.user_id_text().unwrap_or_default()
-            }
-            None => key,
-        };
-        user.user_id = format!("{provider}|{id_part}");
+    /// Adds a new user to the tenant and its indexes.
+    fn insert_user(&mut self, user: User) -> Arc<User> {
+        let user = Arc::new(user);
+        let seq = self.tenant.users.push_arc(Arc::clone(&user));
+        self.user_index.insert(seq, &user);
+        user
     }
+
+    /// Replaces a user (same id) in the tenant and its indexes.
+    fn replace_user(&mut self, user: User) -> Arc<User> {
+        let user = Arc::new(user);
+        if let Some(old) = self.tenant.users.replace(Arc::clone(&user)) {
+            let seq = self.tenant.users.seq(&user.user_id).unwrap_or_default();
+            self.user_index.remove(seq, &old);
+            self.user_index.insert(seq, &user);
+        } else {
+            let seq = self.tenant.users.seq(&user.user_id).unwrap_or_default();
+            self.user_index.insert(seq, &user);
+        }
+        user
+    }
+
+    /// Removes a user from the tenant and its indexes.
+    fn remove_user(&mut self, user_id: &str) -> Option<Arc<User>> {
+        let seq = self.tenant.users.seq(user_id)?;
+        let user = self.tenant.users.remove(user_id)?;
+        self.user_index.remove(seq, &user);
+        Some(user)
+    }
+
+    /// Users by creation sequence numbers (from the index).
+    fn users_at<'a>(&'a self, seqs: &'a [u64]) -> impl Iterator<Item = &'a Arc<User>> + 'a {
+        seqs.iter().filter_map(|seq| self.tenant.users.by_seq(*seq))
+    }
+}
+
+/// `provider|id` from the first identity, completing the identity when needed. Auth0
+/// names an identity's provider after its connection's strategy.
+fn assign_user_id(user: &mut User, key: String, strategies: &HashMap<String, String>) {
+    let provider = user
+        .identities
+        .first()
+        .and_then(|i| {
+            i.provider
+                .clone()
+                .or_else(|| strategies.get(&i.connection).cloned())
+        })
+        .unwrap_or_else(|| "auth0".to_owned());
+    let id_part = match user.identities.first_mut() {
+        Some(identity) => {
+            identity.provider = Some(provider.clone());
+            identity.user_id.get_or_insert(Value::String(key));
+            identity.user_id_text().unwrap_or_default()
+        }
+        None => key,
+    };
+    user.user_id = format!("{provider}|{id_part}");
 }
 
 impl Emulator {
@@ -196,6 +324,7 @@ impl Emulator {
         };
         let mut world = World {
             tenant: state,
+            user_index: index::UserIndex::default(),
             rng,
             tokens: auth::TokenStore::default(),
             unread_jobs: HashSet::new(),
@@ -205,8 +334,13 @@ impl Emulator {
             api_limiter: ApiLimiter::new(rate_limit),
             password_reset_limits: HashMap::new(),
             faults: FaultState::new(config.faults, config.seed),
+            bulk_jobs: std::collections::BTreeMap::new(),
+            timings: Timings::default(),
+            storage_secret: String::new(),
         };
+        world.storage_secret = world.random_alphanumeric(32);
         world.assign_missing_ids();
+        world.user_index = index::UserIndex::build(&world.tenant.users);
         world.complete_actions(&crate::clock::format_timestamp_nanos(config.clock.now()));
         Emulator {
             shared: Arc::new(Shared {
@@ -249,11 +383,22 @@ impl Emulator {
                 "/jobs/verification-email",
                 post(jobs::create_verification_email),
             )
+            .route("/jobs/users-exports", post(exports::create))
+            .route(
+                "/jobs/users-imports",
+                post(imports::create)
+                    .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES)),
+            )
             .route("/jobs/{id}", get(jobs::read))
+            .route("/jobs/{id}/errors", get(imports::errors))
             .route("/connections", get(connections::list))
             .route(
                 "/connections/{id}",
                 get(connections::read).patch(connections::update),
+            )
+            .route(
+                "/connections/{id}/clients",
+                get(connection_clients::list).patch(connection_clients::update),
             )
             .route("/clients", get(clients::list))
             .route("/clients/{id}", get(clients::read))
@@ -271,6 +416,7 @@ impl Emulator {
             )
             .fallback(not_found)
             .method_not_allowed_fallback(not_found)
+            .layer(middleware::from_fn_with_state(self.clone(), settle_jobs))
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 ratelimit::limit_api,
@@ -281,6 +427,7 @@ impl Emulator {
                 "/dbconnections/change_password",
                 post(dbconnections::change_password),
             )
+            .route("/storage/exports/{job_id}/{file}", get(storage::download))
             .nest("/api/v2", api)
             .fallback(not_found)
             .method_not_allowed_fallback(not_found)
@@ -316,9 +463,29 @@ impl Emulator {
         })
     }
 
-    /// The full tenant as it is now (what the tenant file is written back from).
+    /// The full tenant as it is now (what the tenant file is written back from). Under
+    /// the lock this copies pointers to the users, not the users.
     pub fn snapshot(&self) -> TenantState {
-        self.with_world(|world| world.tenant.clone())
+        let (now, timestamp) = (self.now(), self.timestamp());
+        self.with_world(|world| {
+            world.settle_jobs(now, &timestamp);
+            world.tenant.clone()
+        })
+    }
+
+    /// Replaces the pace of asynchronous work (bulk jobs, log visibility) from now on;
+    /// jobs already created follow the new pace too.
+    pub fn set_timings(&self, timings: Timings) {
+        self.with_world(|world| world.timings = timings);
+    }
+
+    pub fn timings(&self) -> Timings {
+        self.with_world(|world| world.timings)
+    }
+
+    /// The emulator's clock (tests advance a fixed one to move jobs and links on).
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 
     pub fn outbox(&self) -> Vec<OutboxMessage> {
@@ -416,10 +583,13 @@ async fn record_request(
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
+    let authorization = request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION);
     let (request, body) = if emulator.shared.capture_bodies {
         let (parts, body) = request.into_parts();
-        // Bodies the API accepts are far below this; a larger one is answered 413 anyway.
-        let bytes = axum::body::to_bytes(body, 1 << 20)
+        // Bodies the API accepts are below this; a larger one is answered 413 anyway.
+        let bytes = axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES)
             .await
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -438,9 +608,18 @@ async fn record_request(
         status: response.status().as_u16(),
         dropped: faults::is_dropped(&response),
         body,
+        authorization,
     };
     emulator.with_world(|world| world.requests.push(recorded));
     faults::cut_if_dropped(response)
+}
+
+/// Before each Management API request: applies the bulk jobs that are due and forgets
+/// the expired ones (see bulk.rs).
+async fn settle_jobs(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
+    let (now, timestamp) = (emulator.now(), emulator.timestamp());
+    emulator.with_world(|world| world.settle_jobs(now, &timestamp));
+    next.run(request).await
 }
 
 async fn not_found() -> Response {

@@ -257,6 +257,7 @@ pub enum Expect {
     Boolean,
     Object,
     Array,
+    Integer,
 }
 
 impl Expect {
@@ -266,6 +267,7 @@ impl Expect {
             Expect::Boolean => "boolean",
             Expect::Object => "object",
             Expect::Array => "array",
+            Expect::Integer => "integer",
         }
     }
 
@@ -276,7 +278,7 @@ impl Expect {
                 | (Expect::Boolean, Value::Bool(_))
                 | (Expect::Object, Value::Object(_))
                 | (Expect::Array, Value::Array(_))
-        )
+        ) || matches!((self, value), (Expect::Integer, Value::Number(n)) if !n.is_f64())
     }
 }
 

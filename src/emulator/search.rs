@@ -320,6 +320,40 @@ fn case_insensitive(field: &str) -> bool {
     )
 }
 
+/// Splits a query into the connection it is limited to (`identities.connection:"X"`
+/// alone, or as one operand of a top-level `AND`) and what else it asks for. Without such
+/// a term the scope is `None` and the rest is the whole query (`None` when it is `*`).
+pub fn connection_scope(query: &Query) -> (Option<&str>, Option<Query>) {
+    fn connection_of(query: &Query) -> Option<&str> {
+        match query {
+            Query::Term {
+                field,
+                value: Term::Exact(name),
+            } if field == "identities.connection" => Some(name),
+            _ => None,
+        }
+    }
+    match query {
+        Query::All => (None, None),
+        Query::And(parts) => match parts.iter().position(|q| connection_of(q).is_some()) {
+            Some(at) => {
+                let mut rest: Vec<Query> = parts.clone();
+                rest.remove(at);
+                let rest = match rest.len() {
+                    0 => None,
+                    _ => Some(flatten(rest, Query::And)),
+                };
+                (connection_of(&parts[at]), rest)
+            }
+            None => (None, Some(query.clone())),
+        },
+        other => match connection_of(other) {
+            Some(name) => (Some(name), None),
+            None => (None, Some(other.clone())),
+        },
+    }
+}
+
 impl Query {
     pub fn matches(&self, user: &JsonObject) -> bool {
         match self {
@@ -460,6 +494,11 @@ impl Sort {
             field: field.to_owned(),
             descending,
         })
+    }
+
+    /// Whether this is `created_at:1`, the order the indexes keep.
+    pub fn is_created_at_ascending(&self) -> bool {
+        self.field == "created_at" && !self.descending
     }
 
     /// Sorts stably (ties keep creation order); users without the field come last.
@@ -606,6 +645,22 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad} should not parse");
         }
+    }
+
+    #[test]
+    fn connection_scope_splits_off_the_connection_term() {
+        let scoped = parse(r#"identities.connection:"partner-db""#).unwrap();
+        assert_eq!(connection_scope(&scoped), (Some("partner-db"), None));
+        let narrowed =
+            parse(r#"identities.connection:"partner-db" AND email_verified:false"#).unwrap();
+        let (scope, rest) = connection_scope(&narrowed);
+        assert_eq!(scope, Some("partner-db"));
+        assert_eq!(rest, Some(parse("email_verified:false").unwrap()));
+        let either = parse(r#"identities.connection:"a" OR identities.connection:"b""#).unwrap();
+        assert_eq!(connection_scope(&either).0, None);
+        assert_eq!(connection_scope(&Query::All), (None, None));
+        let prefix = parse("identities.connection:part*").unwrap();
+        assert_eq!(connection_scope(&prefix).0, None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::config::RateLimit;
+pub use super::users_store::Users;
 use crate::auth0::StrategyKind;
 
 /// A JSON object, as used for metadata, connection options and unknown fields.
@@ -29,15 +30,28 @@ pub(crate) fn to_object(value: &impl Serialize) -> JsonObject {
 #[serde(deny_unknown_fields)]
 pub struct TenantState {
     /// The tenant's domain; the Management API audience is `https://DOMAIN/api/v2/`.
+    #[serde(deserialize_with = "unique::domain")]
     pub domain: String,
-    #[serde(default, skip_serializing_if = "TenantSettings::is_default")]
+    /// Written back whenever the file had it (even with default values).
+    #[serde(default, skip_serializing_if = "TenantSettings::is_empty")]
     pub settings: TenantSettings,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Client ids are unique (a file with two clients of one id is refused).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "unique::clients"
+    )]
     pub clients: Vec<Client>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Connection names and ids are unique (a file repeating one is refused).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "unique::connections"
+    )]
     pub connections: Vec<Connection>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub users: Vec<User>,
+    /// Users in creation order, each behind an `Arc` so a snapshot shares them.
+    #[serde(default, skip_serializing_if = "Users::is_empty")]
+    pub users: Users,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -67,7 +81,7 @@ impl TenantState {
             settings: TenantSettings::default(),
             clients: Vec::new(),
             connections: Vec::new(),
-            users: Vec::new(),
+            users: Users::default(),
             jobs: Vec::new(),
             outbox: Vec::new(),
             actions: Vec::new(),
@@ -79,8 +93,9 @@ impl TenantState {
         self.connections.iter().find(|c| c.name == name)
     }
 
+    /// The user with this id, in O(1).
     pub fn user(&self, user_id: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.user_id == user_id)
+        self.users.get(user_id)
     }
 
     pub fn client(&self, client_id: &str) -> Option<&Client> {
@@ -110,46 +125,36 @@ impl TenantState {
     }
 }
 
-/// Tenant-wide switches.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Tenant-wide switches. A setting left out of the file takes its default and stays
+/// out of the file when it is written back; one the file sets is written back as set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettings {
-    /// Whether the "Verification Email (link)" template is enabled. When false,
-    /// verification jobs end `failed` and nothing reaches the outbox.
-    #[serde(default = "enabled", skip_serializing_if = "is_true")]
-    pub verify_email_template_enabled: bool,
+    /// Whether the "Verification Email (link)" template is enabled (default: enabled).
+    /// When it is not, verification jobs end `failed` and nothing reaches the outbox.
+    /// Read it with [`TenantSettings::verify_email_enabled`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_email_template_enabled: Option<bool>,
     /// The Management API rate limit; none means unlimited (headers are still sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
 }
 
-impl Default for TenantSettings {
-    fn default() -> Self {
-        TenantSettings {
-            verify_email_template_enabled: true,
-            rate_limit: None,
-        }
-    }
-}
-
 impl TenantSettings {
-    fn is_default(&self) -> bool {
+    /// Whether verification emails can be sent (the template is enabled).
+    pub fn verify_email_enabled(&self) -> bool {
+        self.verify_email_template_enabled.unwrap_or(true)
+    }
+
+    fn is_empty(&self) -> bool {
         *self == TenantSettings::default()
     }
-}
-
-fn enabled() -> bool {
-    true
-}
-
-fn is_true(value: &bool) -> bool {
-    *value
 }
 
 /// An Auth0 user, as the Management API returns it. Fields the API omits when unset are
 /// `None` here; any other user field (`name`, `nickname`, `picture`, `username`,
 /// `logins_count`, `last_login`, `blocked`, ...) lives in `other`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// `provider|id`. May be left out of a hand-written tenant file: the emulator then
     /// derives it from the first identity (or generates one) when it starts.
@@ -187,7 +192,7 @@ impl User {
 
 /// One entry of `identities[]`. `user_id` is a string or, for some social providers, a
 /// number, so it is kept as JSON.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The connection **name**.
     pub connection: String,
@@ -224,11 +229,26 @@ pub struct Connection {
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<JsonObject>,
+    /// The client ids of the applications enabled for this connection
+    /// (`/connections/{id}/clients`). `None`, a tenant file that says nothing, means
+    /// every application of the tenant: hand-written tenants then behave as the
+    /// dashboard's default for a new connection. Written back only once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_clients: Option<Vec<String>>,
     #[serde(flatten)]
     pub other: JsonObject,
 }
 
 impl Connection {
+    /// The enabled applications' client ids, in order (every client of `clients` when
+    /// the connection does not say).
+    pub fn enabled_client_ids<'a>(&'a self, clients: &'a [Client]) -> Vec<&'a str> {
+        match &self.enabled_clients {
+            Some(ids) => ids.iter().map(String::as_str).collect(),
+            None => clients.iter().map(|c| c.client_id.as_str()).collect(),
+        }
+    }
+
     pub fn kind(&self) -> StrategyKind {
         StrategyKind::of(&self.strategy)
     }
@@ -322,6 +342,9 @@ pub struct OutboxMessage {
 pub enum OutboxKind {
     VerificationEmail,
     PasswordReset,
+    /// The "import completed" email Auth0 sends the tenant's owners when a users-import
+    /// job with `send_completion_email` (the default) finishes.
+    ImportCompleted,
 }
 
 /// An Action: its draft (what the Management API edits and builds) and, once deployed,
@@ -604,4 +627,101 @@ pub struct Binding {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub updated_at: String,
+}
+
+/// Checks made while a tenant file is read: uniqueness of the ids and names other parts
+/// of the tenant refer to, and a textual `domain`. Each error is raised by the parser at
+/// the offending entry, so it carries the file's line and column.
+mod unique {
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{self, SeqAccess, Visitor};
+
+    use super::{Client, Connection};
+
+    /// `domain` must be a string: `domain: 123` or `domain: true` are refused rather than
+    /// read as text.
+    pub fn domain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        struct DomainVisitor;
+
+        impl Visitor<'_> for DomainVisitor {
+            type Value = String;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the tenant's domain as a string (e.g. acme.eu.auth0.com)")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+                Ok(value.to_owned())
+            }
+
+            fn visit_string<E: de::Error>(self, value: String) -> Result<String, E> {
+                Ok(value)
+            }
+        }
+
+        deserializer.deserialize_any(DomainVisitor)
+    }
+
+    /// A list whose entries each have keys that must be unique across the list.
+    fn unique_list<'de, D, T>(
+        deserializer: D,
+        what: &'static str,
+        keys: fn(&T) -> Vec<(&'static str, String)>,
+    ) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: de::Deserialize<'de>,
+    {
+        struct ListVisitor<T> {
+            what: &'static str,
+            keys: fn(&T) -> Vec<(&'static str, String)>,
+        }
+
+        impl<'de, T: de::Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+            type Value = Vec<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a list of {}", self.what)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+                let mut items = Vec::new();
+                let mut seen: HashSet<(&'static str, String)> = HashSet::new();
+                while let Some(item) = seq.next_element::<T>()? {
+                    for (field, value) in (self.keys)(&item) {
+                        if value.is_empty() {
+                            continue;
+                        }
+                        if !seen.insert((field, value.clone())) {
+                            return Err(de::Error::custom(format!(
+                                "two {} have the {field} {value:?}; each must be unique",
+                                self.what
+                            )));
+                        }
+                    }
+                    items.push(item);
+                }
+                Ok(items)
+            }
+        }
+
+        deserializer.deserialize_seq(ListVisitor { what, keys })
+    }
+
+    pub fn connections<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Connection>, D::Error> {
+        unique_list(deserializer, "connections", |c: &Connection| {
+            vec![("name", c.name.clone()), ("id", c.id.clone())]
+        })
+    }
+
+    pub fn clients<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Client>, D::Error> {
+        unique_list(deserializer, "clients", |c: &Client| {
+            vec![("client_id", c.client_id.clone())]
+        })
+    }
 }

@@ -2,6 +2,8 @@
 //! search with the 1000-result window, creation with Auth0's defaults, password policies
 //! and the verification-email decision, PATCH with its merge rules, idempotent DELETE.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -44,19 +46,8 @@ pub async fn list(
     token.require(&["read:users"])?;
     let params = QueryParams::parse(query.as_deref(), LIST_PARAMS)?;
     let search = UserSearch::from_query(&params)?;
-    let mut users: Vec<JsonObject> = emulator.with_world(|world| {
-        world
-            .tenant
-            .users
-            .iter()
-            .map(User::to_json)
-            .filter(|user| search.query.matches(user))
-            .collect()
-    });
-    if let Some(sort) = &search.sort {
-        sort.apply(&mut users);
-    }
-    Ok(json_response(StatusCode::OK, &search.respond(users)))
+    let (total, page) = emulator.with_world(|world| search.run(world));
+    Ok(json_response(StatusCode::OK, &search.respond(total, page)))
 }
 
 /// A validated `GET /api/v2/users` request.
@@ -106,13 +97,71 @@ impl UserSearch {
         })
     }
 
-    /// One page of the (filtered, sorted) matches, never past index 999. `total` is the
-    /// true match count (UNCONFIRMED what real tenants report above 1000).
-    fn respond(&self, users: Vec<JsonObject>) -> Value {
-        let total = users.len();
+    /// The first and the number of results this page shows (never past index 999).
+    fn window(&self) -> (usize, usize) {
         let start = self.page * self.per_page;
-        let len = self.per_page.min(SEARCH_WINDOW - start);
-        let page: Vec<Value> = request::window(users, start, len)
+        (start, self.per_page.min(SEARCH_WINDOW - start))
+    }
+
+    /// Finds this page of matches and the total match count, under the lock. The
+    /// queries verifyctl sends (`identities.connection:"X"`, sorted by `created_at:1` or
+    /// not sorted) and `q`-less listings are served from the indexes in O(page); any
+    /// other query scans the users of its connection when it names one with `AND`, else
+    /// every user. Only the page is turned into JSON.
+    fn run(&self, world: &World) -> (usize, Vec<JsonObject>) {
+        let (start, len) = self.window();
+        let (scope, rest) = search::connection_scope(&self.query);
+        let set = match scope {
+            Some(connection) => match world.user_index.connection(connection) {
+                Some(set) => set,
+                None => return (0, Vec::new()),
+            },
+            None => world.user_index.all(),
+        };
+        let users = &world.tenant.users;
+        let by_created = self
+            .sort
+            .as_ref()
+            .is_some_and(Sort::is_created_at_ascending);
+        if rest.is_none() && (self.sort.is_none() || by_created) {
+            let page: Vec<JsonObject> = if by_created {
+                set.by_created
+                    .iter()
+                    .skip(start)
+                    .take(len)
+                    .filter_map(|(_, _, seq)| users.by_seq(*seq))
+                    .map(|user| user.to_json())
+                    .collect()
+            } else {
+                set.by_seq
+                    .iter()
+                    .skip(start)
+                    .take(len)
+                    .filter_map(|seq| users.by_seq(*seq))
+                    .map(|user| user.to_json())
+                    .collect()
+            };
+            return (set.len(), page);
+        }
+        let mut matches: Vec<JsonObject> = set
+            .by_seq
+            .iter()
+            .filter_map(|seq| users.by_seq(*seq))
+            .map(|user| user.to_json())
+            .filter(|user| rest.as_ref().is_none_or(|q| q.matches(user)))
+            .collect();
+        if let Some(sort) = &self.sort {
+            sort.apply(&mut matches);
+        }
+        let total = matches.len();
+        (total, request::window(matches, start, len))
+    }
+
+    /// The response for one page. `total` is the true match count (UNCONFIRMED what
+    /// real tenants report above 1000).
+    fn respond(&self, total: usize, users: Vec<JsonObject>) -> Value {
+        let (start, _) = self.window();
+        let page: Vec<Value> = users
             .into_iter()
             .map(|user| Value::Object(project(self.projection.as_ref(), user)))
             .collect();
@@ -166,9 +215,7 @@ pub async fn by_email(
     let projection = Projection::from_query(&params)?;
     let users: Vec<Value> = emulator.with_world(|world| {
         world
-            .tenant
-            .users
-            .iter()
+            .users_at(world.user_index.with_email(email))
             .filter(|user| user.email.as_deref() == Some(email))
             .map(|user| Value::Object(project(projection.as_ref(), user.to_json())))
             .collect()
@@ -202,7 +249,7 @@ pub async fn delete(
     Path(user_id): Path<String>,
 ) -> Result<Response, ApiError> {
     token.require(&["delete:users", "delete:current_user"])?;
-    emulator.with_world(|world| world.tenant.users.retain(|u| u.user_id != user_id));
+    emulator.with_world(|world| world.remove_user(&user_id));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -227,7 +274,7 @@ const CREATE_SCHEMA: &Schema = &[
 ];
 
 /// Profile fields stored as given on create and replaced (or unset by `null`) on PATCH.
-const PROFILE_FIELDS: &[&str] = &[
+pub(super) const PROFILE_FIELDS: &[&str] = &[
     "given_name",
     "family_name",
     "name",
@@ -254,7 +301,7 @@ pub async fn create(
     Ok(json_response(StatusCode::CREATED, &user.to_json()))
 }
 
-fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<User, ApiError> {
+fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<Arc<User>, ApiError> {
     let connection = creatable_connection(world, body)?;
     let email = string_field(body, "email");
     if let Some(email) = email {
@@ -264,7 +311,7 @@ fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<User, 
     check_required_credentials(&connection, body, email.as_deref())?;
     let custom_key = string_field(body, "user_id");
     let provider = identity_provider(&connection);
-    if custom_key.is_some_and(|key| world.tenant.user(&format!("{provider}|{key}")).is_some()) {
+    if custom_key.is_some_and(|key| world.tenant.users.contains(&format!("{provider}|{key}"))) {
         return Err(user_exists());
     }
     if email_taken(world, &connection.name, email.as_deref(), None) {
@@ -285,8 +332,7 @@ fn create_user(world: &mut World, body: &JsonObject, now: &str) -> Result<User, 
     if send_verification {
         queue_verification_email(world, &user, &connection.name, None, None, now);
     }
-    world.tenant.users.push(user.clone());
-    Ok(user)
+    Ok(world.insert_user(user))
 }
 
 /// The `connection` of a create request: it must exist and be a database or
@@ -348,7 +394,7 @@ fn identity_provider(connection: &Connection) -> &str {
 }
 
 /// A new user with the fields Auth0 fills on creation (reference §2.1, GOREC create).
-fn new_user(
+pub(super) fn new_user(
     body: &JsonObject,
     connection: &Connection,
     email: Option<String>,
@@ -431,18 +477,20 @@ fn user_exists() -> ApiError {
 }
 
 /// Whether `user` has an identity in the connection named `connection`.
-fn in_connection(user: &User, connection: &str) -> bool {
+pub(super) fn in_connection(user: &User, connection: &str) -> bool {
     user.identities.iter().any(|i| i.connection == connection)
 }
 
-/// Whether a user of `connection` other than `except` clashes with a new value.
+/// Whether a user of `connection` among `candidates`, other than `except`, clashes with a
+/// new value.
 fn taken(
     world: &World,
+    candidates: &[u64],
     connection: &str,
     except: Option<&str>,
     clashes: impl Fn(&User) -> bool,
 ) -> bool {
-    world.tenant.users.iter().any(|user| {
+    world.users_at(candidates).any(|user| {
         Some(user.user_id.as_str()) != except && in_connection(user, connection) && clashes(user)
     })
 }
@@ -450,7 +498,8 @@ fn taken(
 /// Whether another user of the connection has this email (case-insensitively).
 fn email_taken(world: &World, connection: &str, email: Option<&str>, except: Option<&str>) -> bool {
     email.is_some_and(|email| {
-        taken(world, connection, except, |user| {
+        let candidates = world.user_index.with_email(email);
+        taken(world, candidates, connection, except, |user| {
             user.email
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case(email))
@@ -465,7 +514,8 @@ fn username_taken(
     except: Option<&str>,
 ) -> bool {
     username.is_some_and(|username| {
-        taken(world, connection, except, |user| {
+        let candidates = world.user_index.with_username(username);
+        taken(world, candidates, connection, except, |user| {
             user.other.get("username").and_then(Value::as_str) == Some(username)
         })
     })
@@ -491,7 +541,7 @@ fn check_email_format(email: &str) -> Result<(), ApiError> {
 }
 
 /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain.
-fn is_email(text: &str) -> bool {
+pub(super) fn is_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };
@@ -618,7 +668,7 @@ pub fn queue_verification_email(
     let Some(email) = &user.email else {
         return false;
     };
-    if !world.tenant.settings.verify_email_template_enabled {
+    if !world.tenant.settings.verify_email_enabled() {
         return false;
     }
     world.tenant.outbox.push(OutboxMessage {
@@ -700,14 +750,14 @@ fn update_user(
     user_id: &str,
     body: &JsonObject,
     now: &str,
-) -> Result<User, ApiError> {
-    let index = world
+) -> Result<Arc<User>, ApiError> {
+    let existing = world
         .tenant
         .users
-        .iter()
-        .position(|u| u.user_id == user_id)
+        .get_arc(user_id)
+        .cloned()
         .ok_or_else(ApiError::user_not_found)?;
-    let connection = target_connection(world, &world.tenant.users[index], body)?;
+    let connection = target_connection(world, &existing, body)?;
     let kind = connection.as_ref().map(Connection::kind);
     let is_database = kind == Some(StrategyKind::Database);
     let connection_name = connection
@@ -760,9 +810,10 @@ fn update_user(
     ) {
         return Err(username_in_use());
     }
-    let user = &mut world.tenant.users[index];
-    apply_patch(user, body, new_email, now);
-    let user = user.clone();
+    let mut user = User::clone(&existing);
+    drop(existing);
+    apply_patch(&mut user, body, new_email, now);
+    let user = world.replace_user(user);
     if bool_field(body, "verify_email") == Some(true) {
         let client_id = string_field(body, "client_id");
         queue_verification_email(world, &user, &connection_name, client_id, None, now);

@@ -5,10 +5,13 @@
 mod access;
 mod actions;
 mod connections_clients;
+mod exports;
 mod faults;
 mod files;
+mod imports;
 mod jobs_and_emails;
 mod limits;
+mod scale;
 mod users;
 
 use reqwest::header::HeaderMap;

@@ -66,7 +66,7 @@ async fn a_verified_user_gets_a_failed_job_and_no_email() {
 #[tokio::test]
 async fn a_disabled_template_fails_jobs_and_sends_nothing_on_create() {
     let mut state = fixture();
-    state.settings.verify_email_template_enabled = false;
+    state.settings.verify_email_template_enabled = Some(false);
     let tenant = Tenant::start_with(state, config()).await;
     let user = json!({"connection": "partner-db", "email": "e@partner.example", "password": "Str0ng!pass"});
     assert_eq!(tenant.post("/api/v2/users", &user).await.status, 201);
