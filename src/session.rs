@@ -9,7 +9,9 @@ use crate::emulator::{
     Emulator, EmulatorConfig, RunningEmulator, load_tenant_file, save_tenant_file,
 };
 use crate::secret::Secret;
-use crate::tenant::{ApiError, Credentials, ManagementClient, PacingConfig, TenantTarget};
+use crate::tenant::{
+    ApiError, Credentials, ExportPolling, ManagementClient, PacingConfig, TenantTarget, UserReads,
+};
 
 /// Every scope verifyctl may need; the tenant-file session's ephemeral client gets these.
 pub const REQUIRED_SCOPES: [&str; 9] = [
@@ -124,13 +126,22 @@ impl TenantSession {
             .await
             .map_err(SessionError::Emulator)?;
         let target = TenantTarget::parse(&running.base_url())?;
+        // The emulator finishes jobs as soon as it is asked again: poll it without delay.
+        let reads = UserReads {
+            polling: ExportPolling {
+                first: std::time::Duration::from_millis(10),
+                ..ExportPolling::default()
+            },
+            ..UserReads::default()
+        };
         let client = ManagementClient::new(
             target,
             Credentials::ClientCredentials {
                 client_id,
                 client_secret,
             },
-        )?;
+        )?
+        .with_user_reads(reads);
         Ok(TenantSession {
             client,
             label: format!("tenant file {}", path.display()),

@@ -34,7 +34,6 @@ use super::types::{
 use super::users::{ProgressHook, UserReads};
 use crate::secret::Secret;
 
-
 /// Where the tenant is: the base URL and the Management API audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantTarget {
@@ -136,6 +135,7 @@ pub struct CallStats {
     pub downloads: u64,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -37,7 +37,9 @@ pub enum ApiError {
         waited: std::time::Duration,
     },
     /// The export file could not be downloaded or read.
-    #[error("reading connection `{connection}`: downloading its users-export file failed: {detail}")]
+    #[error(
+        "reading connection `{connection}`: downloading its users-export file failed: {detail}"
+    )]
     ExportDownload { connection: String, detail: String },
     /// The tenant address or credentials are unusable.
     #[error("{0}")]

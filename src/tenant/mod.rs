@@ -11,12 +11,12 @@ mod users;
 use std::collections::BTreeMap;
 
 pub use client::{CallStats, Credentials, ManagementClient, TenantTarget};
-pub use users::{
-    ExportPolling, ExportProgress, ProgressHook, USER_FIELDS, USER_SEARCH_LIMIT, UserReads,
-};
 pub use error::ApiError;
 pub use pacing::PacingConfig;
 pub use types::{Action, Binding, Client, Connection, User};
+pub use users::{
+    ExportPolling, ExportProgress, ProgressHook, USER_FIELDS, USER_SEARCH_LIMIT, UserReads,
+};
 
 use crate::policy::{DesiredState, Scope, VerificationMode};
 

@@ -107,7 +107,10 @@ pub type ProgressHook = std::sync::Arc<dyn Fn(&ExportProgress) + Send + Sync>;
 impl ManagementClient {
     /// Every user with an identity in `connection`: through user search for small
     /// connections, through a users-export job for larger ones (see the module doc).
-    pub async fn users_of_connection(&self, connection: &Connection) -> Result<Vec<User>, ApiError> {
+    pub async fn users_of_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<Vec<User>, ApiError> {
         let reads = self.user_reads();
         let first = self.search_page(&connection.name, 0).await?;
         if first.total <= reads.search_up_to.min(USER_SEARCH_LIMIT - 1) {
@@ -165,7 +168,10 @@ impl ManagementClient {
         let request = UsersExportRequest {
             connection_id: connection.id.clone(),
             format: "json",
-            fields: USER_FIELDS.iter().map(|&name| ExportField { name }).collect(),
+            fields: USER_FIELDS
+                .iter()
+                .map(|&name| ExportField { name })
+                .collect(),
         };
         let job = self.start_users_export(&request).await?;
         let job = self.wait_for_export(&connection.name, job).await?;
@@ -218,27 +224,37 @@ impl ManagementClient {
                 .min(polling.timeout.saturating_sub(waited));
             tokio::time::sleep(wait).await;
             delay = (delay * 2).min(polling.max);
-            job = self.get_job(&job.id).await.map_err(|error| match error.status() {
-                Some(404) => ApiError::ExportFailed {
-                    connection: connection.to_string(),
-                    job_id: job.id.clone(),
-                    details: "the job no longer exists (Auth0 deletes job data after 24 hours)"
-                        .to_string(),
-                },
-                _ => error,
-            })?;
+            job = self
+                .get_job(&job.id)
+                .await
+                .map_err(|error| match error.status() {
+                    Some(404) => ApiError::ExportFailed {
+                        connection: connection.to_string(),
+                        job_id: job.id.clone(),
+                        details: "the job no longer exists (Auth0 deletes job data after 24 hours)"
+                            .to_string(),
+                    },
+                    _ => error,
+                })?;
         }
     }
 
-    /// Downloads and parses a completed export, re-reading the job for a fresh link when
+    /// Downloads and parses a completed export job's file, re-reading the job for a fresh link when
     /// the download is refused (links expire after 60 s) or breaks off.
-    async fn download_export(&self, connection: &str, mut job: Job) -> Result<Vec<User>, ApiError> {
+    pub async fn download_export(
+        &self,
+        connection: &str,
+        mut job: Job,
+    ) -> Result<Vec<User>, ApiError> {
         let mut attempt = 1;
         loop {
-            let location = job.location.clone().ok_or_else(|| ApiError::ExportDownload {
-                connection: connection.to_string(),
-                detail: format!("the completed job {} has no download location", job.id),
-            })?;
+            let location = job
+                .location
+                .clone()
+                .ok_or_else(|| ApiError::ExportDownload {
+                    connection: connection.to_string(),
+                    detail: format!("the completed job {} has no download location", job.id),
+                })?;
             match self.download_users(&location).await {
                 Ok(users) => return Ok(users),
                 Err(Download::Fatal(detail)) => {
@@ -254,7 +270,11 @@ impl ManagementClient {
                     });
                 }
                 Err(Download::Retryable(detail)) => {
-                    tracing::debug!(connection, detail, "export download failed; fetching a fresh link");
+                    tracing::debug!(
+                        connection,
+                        detail,
+                        "export download failed; fetching a fresh link"
+                    );
                     attempt += 1;
                     job = self.get_job(&job.id).await?;
                 }
@@ -414,7 +434,8 @@ mod tests {
         let mut sink = NdjsonUsers::default();
         sink.write_all(b"{\"user_id\":\"auth0|1\",\"email\":\"a@x.example\"}\n{\"user_id\":\"au")
             .unwrap();
-        sink.write_all(b"th0|2\"}\n\n{\"user_id\":\"auth0|3\"}").unwrap();
+        sink.write_all(b"th0|2\"}\n\n{\"user_id\":\"auth0|3\"}")
+            .unwrap();
         sink.end().unwrap();
         let ids: Vec<_> = sink.users.iter().map(|u| u.user_id.as_str()).collect();
         assert_eq!(ids, ["auth0|1", "auth0|2", "auth0|3"]);
@@ -423,16 +444,21 @@ mod tests {
     #[test]
     fn a_broken_line_is_reported_with_its_number() {
         let mut sink = NdjsonUsers::default();
-        sink.write_all(b"{\"user_id\":\"auth0|1\"}\n{\"email\":\"x\"}\n").unwrap();
+        sink.write_all(b"{\"user_id\":\"auth0|1\"}\n{\"email\":\"x\"}\n")
+            .unwrap();
         let error = sink.end().unwrap_err();
-        assert!(error.starts_with("line 2 of the export file is not a user"), "{error}");
+        assert!(
+            error.starts_with("line 2 of the export file is not a user"),
+            "{error}"
+        );
     }
 
     #[test]
     fn downloads_go_over_https_or_to_loopback_only() {
         assert!(check_download_url(&Url::parse("https://cdn.example/x.gz").unwrap()).is_ok());
         assert!(check_download_url(&Url::parse("http://127.0.0.1:9/x.gz").unwrap()).is_ok());
-        let error = check_download_url(&Url::parse("http://cdn.example/x.gz").unwrap()).unwrap_err();
+        let error =
+            check_download_url(&Url::parse("http://cdn.example/x.gz").unwrap()).unwrap_err();
         assert!(error.contains("refusing"), "{error}");
     }
 
