@@ -10,7 +10,8 @@ use crate::emulator::{
 };
 use crate::secret::Secret;
 use crate::tenant::{
-    ApiError, Credentials, ExportPolling, ManagementClient, PacingConfig, TenantTarget, UserReads,
+    ApiError, Credentials, ExportPolling, ManagementClient, PacingConfig, ProgressHook,
+    TenantTarget, UserReads,
 };
 
 /// Every scope verifyctl may need; the tenant-file session's ephemeral client gets these.
@@ -152,6 +153,14 @@ impl TenantSession {
                 loaded,
             }),
         })
+    }
+
+    /// Reports long reads (export jobs) to `hook` while they wait.
+    pub fn with_read_progress(self, hook: ProgressHook) -> TenantSession {
+        TenantSession {
+            client: self.client.with_progress(hook),
+            ..self
+        }
     }
 
     pub fn client(&self) -> &ManagementClient {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{
     CliError, CommandResult, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, clock_from_env, emit,
-    emulator_config, make_plan, pace, read_tenant, stdout_color, tenant_source,
+    make_plan, open_session, read_tenant, stdout_color,
 };
 use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
 use crate::cli::ApplyArgs;
@@ -35,8 +35,7 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
         check_policies(saved, &desired)?;
     }
     let clock = clock_from_env()?;
-    let source = tenant_source(&args.tenant)?;
-    let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
+    let session = open_session(&args.tenant, &clock).await?;
     let planned = if let Some(saved) = saved {
         saved_plan(&session, &desired, saved).await
     } else {

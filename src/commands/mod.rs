@@ -29,7 +29,10 @@ use crate::report::PlanContext;
 use crate::report::mask::mask_emails;
 use crate::secret::Secret;
 use crate::session::{SessionError, TenantSession, TenantSource};
-use crate::tenant::{ApiError, Credentials, LiveState, PacingConfig, read_live_state_in};
+use crate::tenant::{
+    ApiError, Credentials, ExportProgress, LiveState, PacingConfig, ProgressHook,
+    read_live_state_in,
+};
 
 /// Exit code for success (and "no changes" with `--detailed-exitcode`).
 pub const EXIT_OK: u8 = 0;
@@ -99,6 +102,43 @@ pub(super) fn plan_errors(errors: &[PlanError]) -> CliError {
 }
 
 pub type CommandResult = Result<u8, CliError>;
+
+/// Opens the tenant the arguments name, reporting long reads on stderr.
+pub(super) async fn open_session(
+    args: &TenantArgs,
+    clock: &Clock,
+) -> Result<TenantSession, CliError> {
+    let source = tenant_source(args)?;
+    let session = TenantSession::open(&source, emulator_config(clock), pace(args)).await?;
+    Ok(session.with_read_progress(export_progress_on_stderr()))
+}
+
+/// A line on stderr about an export job that takes a while: after two seconds, then every
+/// ten, so a long read of a large connection never looks hung.
+fn export_progress_on_stderr() -> ProgressHook {
+    let last = std::sync::Mutex::new(None::<std::time::Duration>);
+    std::sync::Arc::new(move |progress: &ExportProgress| {
+        if progress.waited < std::time::Duration::from_secs(2) {
+            return;
+        }
+        let Ok(mut last) = last.lock() else { return };
+        if last.is_some_and(|at| progress.waited < at + std::time::Duration::from_secs(10)) {
+            return;
+        }
+        *last = Some(progress.waited);
+        let mut line = format!(
+            "reading connection `{}`: users-export job {} is {}",
+            progress.connection, progress.job_id, progress.status
+        );
+        if let Some(done) = progress.percentage_done {
+            line.push_str(&format!(", {done}% done"));
+        }
+        if let Some(left) = progress.time_left_seconds {
+            line.push_str(&format!(", about {left}s left"));
+        }
+        eprintln!("{line} (waited {}s)", progress.waited.as_secs());
+    })
+}
 
 /// The policies restricted to `scope` and the tenant read for them, with the number of
 /// Management API requests the read took.

@@ -3,23 +3,21 @@
 use std::io::Write;
 
 use super::{
-    CliError, CommandResult, EXIT_CHANGES, EXIT_OK, clock_from_env, emit, emulator_config,
-    make_plan, pace, stdout_color, tenant_source,
+    CliError, CommandResult, EXIT_CHANGES, EXIT_OK, clock_from_env, emit, make_plan, open_session,
+    stdout_color,
 };
 use crate::cli::PlanArgs;
 use crate::plan::Scope;
 use crate::plan::saved::SavedPlan;
 use crate::policy;
 use crate::report;
-use crate::session::TenantSession;
 
 /// `verifyctl plan`
 pub async fn plan(args: PlanArgs) -> CommandResult {
     let desired = policy::load_dir(&args.policy_dir)?;
     let scope = Scope::new(&args.target.connections, &args.target.users);
     let clock = clock_from_env()?;
-    let source = tenant_source(&args.tenant)?;
-    let session = TenantSession::open(&source, emulator_config(&clock), pace(&args.tenant)).await?;
+    let session = open_session(&args.tenant, &clock).await?;
     let planned = make_plan(&session, &desired, &scope, &clock).await;
     session.close(false).await?;
     let (plan, context, live) = planned?;
