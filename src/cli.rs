@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand};
 
-use crate::report::{ApplyFormat, Format};
+use crate::report::{ApplyFormat, Detail, Format};
 
 /// Reconcile email-verification policy for Auth0 tenants from YAML files.
 ///
@@ -138,6 +138,10 @@ pub struct PlanArgs {
     /// Mask the local part of every email address in the output (a***@example.com).
     #[arg(long)]
     pub mask_emails: bool,
+    /// How much the text format says per action [default: auto: everything up to 200
+    /// actions, one line each beyond].
+    #[arg(long, value_enum, default_value_t = Detail::Auto, hide_default_value = true)]
+    pub detail: Detail,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -162,6 +166,9 @@ pub struct ApplyArgs {
     /// Mask the local part of every email address in the output.
     #[arg(long)]
     pub mask_emails: bool,
+    /// How much the printed plan says per action [default: auto].
+    #[arg(long, value_enum, default_value_t = Detail::Auto, hide_default_value = true)]
+    pub detail: Detail,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Users (and other targets) worked on at once; one target's actions stay in order.
@@ -263,6 +270,23 @@ impl clap::ValueEnum for ApplyFormat {
                 .help("The plan, each action's outcome as it ends, and a summary"),
             ApplyFormat::Json => PossibleValue::new("json")
                 .help("One JSON document with every outcome and the request figures"),
+        })
+    }
+}
+
+impl clap::ValueEnum for Detail {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Detail::Auto, Detail::Full, Detail::Compact]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Detail::Auto => PossibleValue::new("auto")
+                .help("Everything up to 200 actions, one line each beyond"),
+            Detail::Full => {
+                PossibleValue::new("full").help("Reason, calls and field changes for every action")
+            }
+            Detail::Compact => PossibleValue::new("compact").help("One line per action"),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{
     CliError, CommandResult, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, clock_from_env, emit,
-    make_plan, open_session, read_tenant, stdout_color,
+    emit_with, make_plan, open_session, read_tenant, stdout_color,
 };
 use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
 use crate::cli::ApplyArgs;
@@ -17,7 +17,7 @@ use crate::policy::{self, DesiredState};
 use crate::progress::Progress;
 use crate::report::json::{SavedPlanError, parse_saved};
 use crate::report::mask::mask_emails;
-use crate::report::{self, ApplyFormat, Format, PlanContext};
+use crate::report::{self, ApplyFormat, Detail, Format, PlanContext};
 use crate::session::TenantSession;
 
 /// `verifyctl apply`
@@ -146,17 +146,15 @@ async fn execute(
     let color = stdout_color() && !mask;
     let text = args.format == ApplyFormat::Text;
     if text {
-        emit(
-            &report::render_plan(plan, context, Format::Text, color),
-            mask,
-        );
+        emit_with(mask, |out| {
+            report::write_plan(out, plan, context, Format::Text, color, args.detail)
+        });
     }
     if plan.is_empty() {
         if !text {
-            emit(
-                &report::render_plan(plan, context, Format::Json, false),
-                mask,
-            );
+            emit_with(mask, |out| {
+                report::write_plan(out, plan, context, Format::Json, false, Detail::Auto)
+            });
         }
         return Ok(EXIT_OK);
     }

@@ -26,7 +26,7 @@ use crate::plan::{
 };
 use crate::policy::{DesiredState, Diagnostics};
 use crate::report::PlanContext;
-use crate::report::mask::mask_emails;
+use crate::report::mask::MaskingWriter;
 use crate::secret::Secret;
 use crate::session::{SessionError, TenantSession, TenantSource};
 use crate::tenant::{
@@ -286,10 +286,30 @@ pub(super) fn stdout_color() -> bool {
 
 /// Prints report text on stdout, with email local parts masked when asked.
 pub(super) fn emit(text: &str, mask: bool) {
-    if mask {
-        print!("{}", mask_emails(text));
+    emit_with(mask, |out| out.write_all(text.as_bytes()));
+}
+
+/// Streams report output to stdout (buffered), masking email local parts line by line when
+/// asked. A closed stdout (`verifyctl plan | head`) ends the output quietly, as a reader that
+/// stopped reading is not an error.
+pub(super) fn emit_with(
+    mask: bool,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) {
+    use std::io::Write as _;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = if mask {
+        let mut masking = MaskingWriter::new(&mut out);
+        write(&mut masking).and_then(|()| masking.finish().map(|_| ()))
     } else {
-        print!("{text}");
+        write(&mut out)
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to stdout: {error}");
+        }
+        _ => {}
     }
 }
 

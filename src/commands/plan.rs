@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use super::{
-    CliError, CommandResult, EXIT_CHANGES, EXIT_OK, clock_from_env, emit, make_plan, open_session,
-    stdout_color,
+    CliError, CommandResult, EXIT_CHANGES, EXIT_OK, clock_from_env, emit_with, make_plan,
+    open_session, stdout_color,
 };
 use crate::cli::PlanArgs;
 use crate::plan::Scope;
@@ -30,7 +30,7 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
                 &live,
                 crate::clock::format_timestamp(clock.now()),
             );
-            write_atomically(path, &report::json::render_saved(&saved)).map_err(|e| {
+            write_atomically(path, |out| report::json::write_saved(out, &saved)).map_err(|e| {
                 CliError::new(
                     format!("cannot write the plan to {}: {e}", path.display()),
                     None,
@@ -41,10 +41,9 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
         None => (plan, context),
     };
     let color = stdout_color() && !args.mask_emails;
-    emit(
-        &report::render_plan(&plan, &context, args.format, color),
-        args.mask_emails,
-    );
+    emit_with(args.mask_emails, |out| {
+        report::write_plan(out, &plan, &context, args.format, color, args.detail)
+    });
     if let Some(path) = &args.out {
         eprintln!(
             "saved the plan to {}; `verifyctl apply --plan {}` applies exactly it",
@@ -59,14 +58,21 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
     })
 }
 
-/// Writes `text` to `path` through a temporary file renamed over it.
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+/// Writes to `path` through a temporary file renamed over it.
+fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => std::path::Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(text.as_bytes())?;
+    let file = tempfile::NamedTempFile::new_in(dir)?;
+    let mut out = std::io::BufWriter::new(file);
+    write(&mut out)?;
+    let file = out
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

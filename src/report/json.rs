@@ -37,7 +37,8 @@ pub struct PlanDocument<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<&'a Scope>,
     pub summary: Summary,
-    pub actions: Vec<ActionEntry<'a>>,
+    #[schemars(with = "Vec<ActionEntry<'static>>")]
+    pub actions: ActionEntries<'a>,
     pub warnings: &'a [Warning],
     /// Management API requests it took to read the tenant.
     pub requests: u64,
@@ -67,6 +68,25 @@ pub struct ActionEntry<'a> {
     /// Only in saved plans: exactly what apply sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<&'a Operation>,
+}
+
+/// The actions of a document, each turned into its [`ActionEntry`] as it is written (a
+/// plan of any size is never copied into a second list).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActionEntries<'a> {
+    actions: &'a [Action],
+    with_operations: bool,
+}
+
+impl Serialize for ActionEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.actions.len()))?;
+        for action in self.actions {
+            seq.serialize_element(&ActionEntry::new(action, self.with_operations))?;
+        }
+        seq.end()
+    }
 }
 
 impl<'a> ActionEntry<'a> {
@@ -103,11 +123,10 @@ impl<'a> PlanDocument<'a> {
                     .collect(),
                 warnings: plan.warnings.len(),
             },
-            actions: plan
-                .actions
-                .iter()
-                .map(|a| ActionEntry::new(a, with_operations))
-                .collect(),
+            actions: ActionEntries {
+                actions: &plan.actions,
+                with_operations,
+            },
             warnings: &plan.warnings,
             requests: context.requests,
             saved,
@@ -145,6 +164,28 @@ pub fn render_saved(saved: &SavedPlan) -> String {
         &saved.context,
         Some(&saved.state),
     ))
+}
+
+/// [`render_saved`], written to `out` as it is serialized.
+pub fn write_saved(out: &mut dyn std::io::Write, saved: &SavedPlan) -> std::io::Result<()> {
+    write_pretty(
+        out,
+        &PlanDocument::new(&saved.plan, &saved.context, Some(&saved.state)),
+    )
+}
+
+/// [`render_plan`], written to `out` as it is serialized.
+pub fn write_plan(
+    out: &mut dyn std::io::Write,
+    plan: &Plan,
+    context: &PlanContext,
+) -> std::io::Result<()> {
+    write_pretty(out, &PlanDocument::new(plan, context, None))
+}
+
+fn write_pretty<T: Serialize>(out: &mut dyn std::io::Write, value: &T) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    out.write_all(b"\n")
 }
 
 /// Reads a file written by [`render_saved`]. Each action's kind is derived from its

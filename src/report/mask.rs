@@ -56,6 +56,55 @@ pub fn mask_emails(text: &str) -> String {
     out
 }
 
+/// A writer that masks every line written through it before passing it on (addresses
+/// never span lines), so output of any size is masked without being held whole.
+pub struct MaskingWriter<W: std::io::Write> {
+    inner: W,
+    line: Vec<u8>,
+}
+
+impl<W: std::io::Write> MaskingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        MaskingWriter {
+            inner,
+            line: Vec::new(),
+        }
+    }
+
+    /// Masks and writes what is left after the last newline.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.write_line()?;
+        Ok(self.inner)
+    }
+
+    fn write_line(&mut self) -> std::io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.line);
+        self.inner.write_all(mask_emails(&text).as_bytes())?;
+        self.line.clear();
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for MaskingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut rest = data;
+        while let Some(newline) = rest.iter().position(|b| *b == b'\n') {
+            self.line.extend_from_slice(&rest[..=newline]);
+            self.write_line()?;
+            rest = &rest[newline + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Letters and digits, ASCII or not.
 fn is_alnum(c: char) -> bool {
     c.is_alphanumeric()
@@ -149,7 +198,20 @@ fn domain_end(chars: &[char], from: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_emails;
+    use super::{MaskingWriter, mask_emails};
+
+    #[test]
+    fn the_masking_writer_masks_lines_split_across_writes() {
+        use std::io::Write;
+        let mut writer = MaskingWriter::new(Vec::new());
+        writer.write_all(b"to alice@part").unwrap();
+        writer.write_all(b"ner.example\nand bob@x.example").unwrap();
+        let out = writer.finish().unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "to a***@partner.example\nand b***@x.example"
+        );
+    }
 
     #[track_caller]
     fn check(input: &str, expected: &str) {

@@ -32,12 +32,31 @@ pub enum ApplyFormat {
     Json,
 }
 
+pub use text::Detail;
+
 /// Renders `plan` in `format`.
 pub fn render_plan(plan: &Plan, context: &PlanContext, format: Format, color: bool) -> String {
     match format {
         Format::Text => text::render_plan(plan, context, color),
         Format::Json => json::render_plan(plan, context),
         Format::Markdown => markdown::render_plan(plan, context),
+    }
+}
+
+/// Writes `plan` in `format` to `out` as it is rendered (text and JSON stream; markdown is
+/// bounded to a comment's size anyway). `detail` only concerns text.
+pub fn write_plan(
+    out: &mut dyn std::io::Write,
+    plan: &Plan,
+    context: &PlanContext,
+    format: Format,
+    color: bool,
+    detail: Detail,
+) -> std::io::Result<()> {
+    match format {
+        Format::Text => text::write_plan(out, plan, context, color, detail),
+        Format::Json => json::write_plan(out, plan, context),
+        Format::Markdown => out.write_all(markdown::render_plan(plan, context).as_bytes()),
     }
 }
 

@@ -39,55 +39,111 @@ impl Palette {
     }
 }
 
+/// How much a text plan says about each action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Everything up to [`COMPACT_ABOVE`] actions, one line each beyond.
+    #[default]
+    Auto,
+    /// Reason, calls and field changes for every action.
+    Full,
+    /// One line per action.
+    Compact,
+}
+
+/// Plans with more actions than this are shown one line per action unless asked otherwise.
+pub const COMPACT_ABOVE: usize = 200;
+
+impl Detail {
+    fn compact(self, actions: usize) -> bool {
+        match self {
+            Detail::Auto => actions > COMPACT_ABOVE,
+            Detail::Full => false,
+            Detail::Compact => true,
+        }
+    }
+}
+
 /// Renders a plan for people.
 pub fn render_plan(plan: &Plan, context: &PlanContext, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_plan(&mut out, plan, context, color, Detail::Auto);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes a plan for people to `out`, action by action (a plan of any size is never held
+/// as one string).
+pub fn write_plan(
+    out: &mut dyn std::io::Write,
+    plan: &Plan,
+    context: &PlanContext,
+    color: bool,
+    detail: Detail,
+) -> std::io::Result<()> {
     let palette = Palette { color };
-    let mut out = String::new();
-    let _ = writeln!(
+    let compact = detail.compact(plan.actions.len());
+    writeln!(
         out,
         "{}",
         palette.bold(&format!("verifyctl plan for {}", context.tenant))
-    );
+    )?;
     if let Some(scope) = &plan.scope {
-        let _ = writeln!(
+        writeln!(
             out,
             "{}",
             palette.yellow(&format!("({})", scope.describe()))
-        );
+        )?;
+    }
+    if compact && detail == Detail::Auto {
+        writeln!(
+            out,
+            "{}",
+            palette.dim(&format!(
+                "({} actions, one line each; `--detail full` shows every reason, call and field change, `--format json` everything)",
+                plan.actions.len()
+            ))
+        )?;
     }
     let mut current_group: Option<String> = None;
+    let mut block = String::new();
     for action in &plan.actions {
         let group = group_title(&action.target);
         if current_group.as_ref() != Some(&group) {
-            let _ = writeln!(out, "\n{}", palette.bold(&group));
+            writeln!(out, "\n{}", palette.bold(&group))?;
             current_group = Some(group);
         }
-        render_action(&mut out, action, &palette);
+        block.clear();
+        if compact {
+            render_headline(&mut block, action, &palette);
+        } else {
+            render_action(&mut block, action, &palette);
+        }
+        out.write_all(block.as_bytes())?;
     }
     if !plan.warnings.is_empty() {
-        let _ = writeln!(out, "\n{}", palette.bold("Warnings:"));
+        writeln!(out, "\n{}", palette.bold("Warnings:"))?;
         for warning in &plan.warnings {
-            let _ = writeln!(out, "  {} {}", palette.yellow("!"), warning.message);
+            writeln!(out, "  {} {}", palette.yellow("!"), warning.message)?;
             if !warning.users.is_empty() {
                 let more = warning.user_count.saturating_sub(warning.users.len());
                 let mut list = warning.users.join(", ");
                 if more > 0 {
                     let _ = write!(list, " and {more} more");
                 }
-                let _ = writeln!(out, "    {}", palette.dim(&list));
+                writeln!(out, "    {}", palette.dim(&list))?;
             }
         }
     }
-    let _ = writeln!(out, "\n{}", summary_line(plan));
-    let _ = writeln!(
+    writeln!(out, "\n{}", summary_line(plan))?;
+    writeln!(
         out,
         "{}",
         palette.dim(&format!(
             "({} Management API requests to read the tenant)",
             context.requests
         ))
-    );
-    out
+    )
 }
 
 /// `Plan: 5 actions (2 to create, 3 verification emails to send).` or `No changes. …`
@@ -117,7 +173,8 @@ fn group_title(target: &Target) -> String {
     }
 }
 
-fn render_action(out: &mut String, action: &Action, palette: &Palette) {
+/// `  ~ send verification email to a@x.example (auth0|1)`
+fn render_headline(out: &mut String, action: &Action, palette: &Palette) {
     let headline = action.headline();
     let symbol = headline.symbol.as_char().to_string();
     let symbol = match headline.symbol {
@@ -126,6 +183,10 @@ fn render_action(out: &mut String, action: &Action, palette: &Palette) {
         ChangeSymbol::Remove => palette.red(&symbol),
     };
     let _ = writeln!(out, "  {symbol} {}", headline.with_target(&action.target));
+}
+
+fn render_action(out: &mut String, action: &Action, palette: &Palette) {
+    render_headline(out, action, palette);
     let _ = writeln!(
         out,
         "      {}",

@@ -782,3 +782,77 @@ fn the_shell_reader_finds_invocations() {
         ]
     );
 }
+
+/// A plan of `count` actions over as many users, for the large-plan checks.
+fn large_plan(count: usize) -> Plan {
+    let actions = (0..count)
+        .map(|i| {
+            let id = format!("auth0|{i:024x}");
+            Action {
+                target: Target::user(
+                    "partners",
+                    Some(format!("u{i}@partners.example")),
+                    Some(id.clone()),
+                ),
+                reason: "connection `partners` is trusted: the address is known to be correct"
+                    .into(),
+                changes: vec![FieldChange {
+                    field: "email_verified".into(),
+                    before: Some(json!(false)),
+                    after: Some(json!(true)),
+                }],
+                operation: Operation::MarkEmailVerified { user_id: id },
+            }
+        })
+        .collect();
+    Plan {
+        actions,
+        warnings: Vec::new(),
+        scope: None,
+    }
+}
+
+#[test]
+fn a_large_plan_is_one_line_per_action_in_text_and_complete_in_json() {
+    let plan = large_plan(20_000);
+    let context = PlanContext {
+        tenant: "big.test".into(),
+        requests: 7,
+    };
+    let text = report::render_plan(&plan, &context, Format::Text, false);
+    assert!(
+        text.contains("(20000 actions, one line each; `--detail full` shows every reason"),
+        "{}",
+        &text[..300]
+    );
+    let action_lines = text.lines().filter(|l| l.starts_with("  ~ ")).count();
+    assert_eq!(action_lines, 20_000);
+    assert!(!text.contains("reason:"), "compact: no reasons");
+    assert!(text.len() < 20_000 * 100, "{} bytes", text.len());
+
+    let mut full = Vec::new();
+    report::write_plan(
+        &mut full,
+        &plan,
+        &context,
+        Format::Text,
+        false,
+        report::Detail::Full,
+    )
+    .expect("written");
+    let full = String::from_utf8(full).expect("utf-8");
+    assert_eq!(
+        full.matches("reason: ").count(),
+        20_000,
+        "every reason on request"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&report::render_plan(&plan, &context, Format::Json, false))
+            .expect("JSON");
+    assert_eq!(json["actions"].as_array().map(Vec::len), Some(20_000));
+    assert_eq!(json["summary"]["total"], 20_000);
+
+    let markdown = markdown::render_plan(&plan, &context);
+    assert!(markdown.len() < MAX_LEN);
+}
