@@ -4,8 +4,8 @@
 //! uses only modules of lower layers (a test, `tests/it/architecture.rs`, reads this list and
 //! checks every `use crate::…` against it):
 //!
-//! 1. [`auth0`], [`clock`], [`secret`], [`login_action`]: facts about Auth0, time, secrets,
-//!    and the generated post-login Action's code.
+//! 1. [`auth0`], [`clock`], [`secret`], [`mask`], [`login_action`]: facts about Auth0, time,
+//!    secrets, email masking, and the generated post-login Action's code.
 //! 2. [`ledger`]: the send ledger verifyctl keeps in `app_metadata`.
 //! 3. [`policy`]: YAML policy files to a validated desired state, with source locations.
 //! 4. [`tenant`]: the Management API client (auth, pacing, retries, errors) and the live
@@ -33,6 +33,7 @@ pub mod emulator;
 pub mod ledger;
 pub mod logging;
 pub mod login_action;
+pub mod mask;
 pub mod plan;
 pub mod policy;
 pub mod progress;

@@ -11,12 +11,12 @@ use super::{
 use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
 use crate::cli::ApplyArgs;
 use crate::clock::Clock;
+use crate::mask::mask_emails;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Plan, Scope};
 use crate::policy::{self, DesiredState};
 use crate::progress::Progress;
 use crate::report::json::{SavedPlanError, parse_saved};
-use crate::report::mask::mask_emails;
 use crate::report::{self, ApplyFormat, Detail, Format, PlanContext};
 use crate::session::TenantSession;
 

@@ -21,12 +21,12 @@ use crate::cli::TenantArgs;
 use crate::clock::{Clock, parse_timestamp};
 use crate::emulator::EmulatorConfig;
 use crate::login_action;
+use crate::mask::MaskingWriter;
 use crate::plan::{
     ActionKind, Operation, Plan, PlanError, Scope, Warning, WarningKind, build_plan_in,
 };
 use crate::policy::{DesiredState, Diagnostics};
 use crate::report::PlanContext;
-use crate::report::mask::MaskingWriter;
 use crate::secret::Secret;
 use crate::session::{SessionError, TenantSession, TenantSource};
 use crate::tenant::{

@@ -14,7 +14,7 @@
 //! (reasons, warning messages) keeps its backtick code spans and has every other
 //! markdown-significant character backslash-escaped, so `<`/`>` never open HTML; text inside
 //! the HTML `<summary>` is HTML-escaped. Backslash escapes (unlike HTML entities) keep an
-//! address contiguous for [`super::mask::mask_emails`].
+//! address contiguous for [`crate::mask::mask_emails`].
 //!
 //! Size: GitHub refuses comments over 65,536 characters, so the output is always shorter
 //! than [`MAX_LEN`] (measured in UTF-8 bytes, which is never less than characters, and as if
@@ -31,9 +31,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::mask::mask_emails;
 use super::text::summary_line;
 use super::{PlanContext, diff_lines, display_value};
+use crate::mask::mask_emails;
 use crate::plan::{Action, ActionKind, FieldChange, Plan, Target, Warning};
 
 /// The hidden first line of every rendering: CI finds its previous comment by it.

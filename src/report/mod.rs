@@ -3,12 +3,12 @@
 
 pub mod json;
 pub mod markdown;
-pub mod mask;
 pub mod text;
 
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+pub use crate::mask;
 pub use crate::plan::PlanContext;
 use crate::plan::{FieldChange, Plan};
 

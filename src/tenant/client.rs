@@ -656,11 +656,15 @@ impl ManagementClient {
         let refreshable = request.auth == Auth::Bearer
             && matches!(self.credentials, Credentials::ClientCredentials { .. });
         let mut retry = RetryState::new(request.replay, refreshable, self.backoff_base);
+        let mut attempt = 0u32;
         loop {
             let http = self.build(&request, &url, payload.as_deref()).await?;
             self.pacer.acquire().await;
             self.count(endpoint);
+            attempt += 1;
+            let started = Instant::now();
             let sent = http.send().await;
+            log_request(&request.method, &url, &sent, attempt, started.elapsed());
             let decision = match &sent {
                 Err(_) => retry.decide(Attempt::NoAnswer),
                 Ok(response) => {
@@ -776,6 +780,39 @@ impl ManagementClient {
             stats.retries += 1;
         }
     }
+}
+
+/// One debug line per request: method, path (ids kept), query (email addresses masked),
+/// status or failure, attempt and duration. Never a token or a body.
+fn log_request(
+    method: &Method,
+    url: &Url,
+    sent: &Result<reqwest::Response, reqwest::Error>,
+    attempt: u32,
+    took: Duration,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let query: Vec<String> = url
+        .query_pairs()
+        .map(|(key, value)| format!("{key}={}", crate::mask::mask_emails(&value)))
+        .collect();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    let outcome = match sent {
+        Ok(response) => response.status().as_u16().to_string(),
+        Err(error) if error.is_timeout() => "timed out".to_string(),
+        Err(_) => "no answer".to_string(),
+    };
+    tracing::debug!(
+        "{method} {}{query} -> {outcome} (attempt {attempt}, {} ms)",
+        url.path(),
+        took.as_millis()
+    );
 }
 
 /// The caller's result of the last attempt: the answer's text on success, else the error.

@@ -466,3 +466,54 @@ fn bad_pacing_flags_are_refused_before_any_work() {
         stderr(&quiet)
     );
 }
+
+/// `VERIFYCTL_LOG=debug 2>file`: plain text (no ANSI colour off a terminal), one line per
+/// Management API request with method, path, status, attempt and duration, email addresses
+/// in queries masked, no library noise.
+#[test]
+fn debug_logs_are_one_plain_line_per_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tenant = dir.path().join("tenant.yaml");
+    std::fs::copy(repo_root().join("examples/tenant.yaml"), &tenant).expect("copy");
+    let output = verifyctl(
+        &[
+            "plan",
+            repo_root().join("policies").to_str().expect("utf-8"),
+            "--tenant-file",
+            tenant.to_str().expect("utf-8"),
+            "--user",
+            "alice@northwind.example",
+        ],
+        &[
+            ("VERIFYCTL_LOG", "debug".to_string()),
+            ("VERIFYCTL_NOW", crate::support::NOW_TEXT.to_string()),
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI escapes off a terminal:\n{log}"
+    );
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains(" DEBUG ")).collect();
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("GET /api/v2/connections?take=100 -> 200 (attempt 1, ")),
+        "{log}"
+    );
+    let by_email = requests
+        .iter()
+        .find(|l| l.contains("/api/v2/users-by-email"))
+        .expect("the --user lookup is logged");
+    assert!(
+        by_email.contains("email=a***@northwind.example"),
+        "{by_email}"
+    );
+    assert!(!log.contains("alice@"), "addresses are masked in logs");
+    assert!(
+        !log.to_lowercase().contains("hyper") && !log.contains("reqwest"),
+        "no library noise at a bare `debug`:\n{log}"
+    );
+}
