@@ -28,12 +28,14 @@ fn sizes() -> Vec<usize> {
     args.iter()
         .position(|a| a == "--sizes")
         .and_then(|i| args.get(i + 1))
-        .map(|list| {
-            list.split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
+        .map_or_else(
+            || vec![10_000, 100_000, 1_000_000],
+            |list| {
+                list.split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            },
+        )
 }
 
 /// Writes the tenant file for `users` users, streaming (the bench never holds it whole).
