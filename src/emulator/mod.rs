@@ -61,6 +61,16 @@
 //! (`connection_clients.rs`, reference §7.4) are kept per connection in the tenant file
 //! as `enabled_clients:`; a connection whose file says nothing has every application
 //! enabled, so existing tenant files import as before.
+//!
+//! # Tenant logs
+//!
+//! `logs.rs` records `svr` for every verification email queued and `scpr` for every
+//! password-reset email sent, in Auth0's log entry shape, and serves `GET /api/v2/logs`
+//! (search with `q`, `page`/`per_page` ≤ 100, `sort`, totals, the 1000-result window;
+//! checkpoint `from`/`take` with a `Link` header) and `GET /api/v2/users/{id}/logs`,
+//! indexed by user and type. New events become visible after [`Timings::log_lag`]
+//! (0 by default). Logs persist in the tenant file (`logs:`) for 30 days and at most
+//! 250,000 entries. Descriptions, details and some limits are UNCONFIRMED (see there).
 
 mod actions;
 mod auth;
@@ -78,6 +88,7 @@ mod file;
 mod imports;
 mod index;
 mod jobs;
+mod logs;
 mod ratelimit;
 mod request;
 mod search;
@@ -109,7 +120,8 @@ pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
     BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Identity, Job, JobKind, JobStatus,
-    JsonObject, OutboxKind, OutboxMessage, TenantSettings, TenantState, User, Users,
+    JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState, User,
+    Users,
 };
 
 use crate::clock::{Clock, format_timestamp};
@@ -166,6 +178,8 @@ struct World {
     tenant: TenantState,
     /// Lookups over `tenant.users` (see index.rs).
     user_index: index::UserIndex,
+    /// Lookups over `tenant.logs` (see logs.rs).
+    log_index: logs::LogIndex,
     rng: StdRng,
     tokens: auth::TokenStore,
     /// Jobs whose next read still reports `pending` (see jobs.rs).
@@ -325,6 +339,7 @@ impl Emulator {
         let mut world = World {
             tenant: state,
             user_index: index::UserIndex::default(),
+            log_index: logs::LogIndex::default(),
             rng,
             tokens: auth::TokenStore::default(),
             unread_jobs: HashSet::new(),
@@ -341,6 +356,8 @@ impl Emulator {
         world.storage_secret = world.random_alphanumeric(32);
         world.assign_missing_ids();
         world.user_index = index::UserIndex::build(&world.tenant.users);
+        world.log_index = logs::LogIndex::build(&world.tenant.logs);
+        world.apply_log_retention(config.clock.now());
         world.complete_actions(&crate::clock::format_timestamp_nanos(config.clock.now()));
         Emulator {
             shared: Arc::new(Shared {
@@ -378,7 +395,9 @@ impl Emulator {
                 "/users/{id}",
                 get(users::read).patch(users::update).delete(users::delete),
             )
+            .route("/users/{id}/logs", get(logs::user_logs))
             .route("/users-by-email", get(users::by_email))
+            .route("/logs", get(logs::list))
             .route(
                 "/jobs/verification-email",
                 post(jobs::create_verification_email),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::config::RateLimit;
+pub use super::logs::{LogEntry, Logs};
 pub use super::users_store::Users;
 use crate::auth0::StrategyKind;
 
@@ -56,6 +57,9 @@ pub struct TenantState {
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<OutboxMessage>,
+    /// Tenant log events, by `log_id` (see logs.rs for what is recorded and kept).
+    #[serde(default, skip_serializing_if = "Logs::is_empty")]
+    pub logs: Logs,
     /// Actions, in creation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
@@ -84,6 +88,7 @@ impl TenantState {
             users: Users::default(),
             jobs: Vec::new(),
             outbox: Vec::new(),
+            logs: Logs::default(),
             actions: Vec::new(),
             bindings: BTreeMap::new(),
         }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
+use super::logs::LogEvent;
 use super::request::{
     self, Expect, Projection, QueryParams, Schema, bool_field, missing_property, project,
     query_error, string_field,
@@ -680,7 +681,26 @@ pub fn queue_verification_email(
         job_id: job_id.map(str::to_owned),
         at: now.to_owned(),
     });
+    let mut details = serde_json::Map::new();
+    details.insert("email".into(), Value::String(email.clone()));
+    if let Some(job_id) = job_id {
+        details.insert("job_id".into(), Value::String(job_id.to_owned()));
+    }
+    let event = LogEvent {
+        kind: "svr",
+        description: "Verification email has been queued for sending",
+        user,
+        connection,
+        client_id,
+        details: Value::Object(details),
+    };
+    world.record_log(event, at_time(now));
     true
+}
+
+/// An emulator timestamp back as an instant (they are always well formed).
+pub(super) fn at_time(timestamp: &str) -> time::OffsetDateTime {
+    crate::clock::parse_timestamp(timestamp).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Non-metadata fields can be unset with `null` (reference §4.1).
