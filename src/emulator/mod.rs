@@ -17,10 +17,12 @@
 //! email and username and, per connection, the users in creation order and in
 //! `created_at` order. A search page for `identities.connection:"X"` (alone, sorted by
 //! `created_at:1` or unsorted) or without `q` costs O(page), `/users-by-email` and
-//! `/users/{id}` O(1), the duplicate checks on create O(users sharing the address). Other
-//! queries scan only the connection's users when they are `AND`ed with a connection term,
-//! every user otherwise. Only the page served is turned into JSON. [`Emulator::snapshot`]
-//! copies pointers under the lock, never users, and nothing is serialized under it.
+//! `/users/{id}` O(1), the duplicate checks on create O(users sharing the address), and
+//! so does a query pinned to one `email:"x"`. Other queries scan only the connection's
+//! users when they are `AND`ed with a connection term, every user otherwise, and the scan
+//! runs outside the lock over pointers to the users taken under it. On the indexed paths
+//! only the page served is turned into JSON. [`Emulator::snapshot`] copies pointers under
+//! the lock, never users, and nothing is serialized under it.
 //!
 //! # Tenant files
 //!

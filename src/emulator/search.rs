@@ -354,6 +354,24 @@ pub fn connection_scope(query: &Query) -> (Option<&str>, Option<Query>) {
     }
 }
 
+/// The address an `email:"x"` term (alone or `AND`ed at the top level) pins the query
+/// to, so the email index can serve it.
+pub fn pinned_email(query: &Query) -> Option<&str> {
+    fn email_of(query: &Query) -> Option<&str> {
+        match query {
+            Query::Term {
+                field,
+                value: Term::Exact(address),
+            } if field == "email" => Some(address),
+            _ => None,
+        }
+    }
+    match query {
+        Query::And(parts) => parts.iter().find_map(email_of),
+        other => email_of(other),
+    }
+}
+
 impl Query {
     pub fn matches(&self, user: &JsonObject) -> bool {
         match self {

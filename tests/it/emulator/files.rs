@@ -214,8 +214,8 @@ fn many_users(count: usize) -> TenantState {
             updated_at: Some("2026-01-01T00:00:00.000Z".into()),
             app_metadata: json!({"verifyctl": {"v": 1, "note": odd}, "n": i, odd: odd,
                                  "<<": {"merge": "key"}, "~": null, "f": 1.5})
-                .as_object()
-                .cloned(),
+            .as_object()
+            .cloned(),
             user_metadata: json!({"nickname": odd}).as_object().cloned(),
             other: json!({"name": odd, "logins_count": i % 7})
                 .as_object()
