@@ -1,14 +1,16 @@
 //! The built-in, stateful Auth0 Management API emulator (DESIGN.md §5).
 //!
 //! [`Emulator`] is a cheap handle on one tenant ([`TenantState`]) and everything around it
-//! that is never persisted: tokens, the request log, rate-limit buckets and fault state.
-//! All of it sits behind one `std::sync::Mutex`, never held across an `.await`.
-//! This module assembles the axum router and serves it; the endpoints live in
-//! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs`,
-//! `dbconnections.rs`, `actions.rs` and `bindings.rs` (Actions and trigger bindings),
-//! `exports.rs`, `imports.rs` and `storage.rs` (bulk jobs, see below),
-//! `connection_clients.rs`,
-//! each citing `reference/auth0-api.md` where behaviour is not obvious.
+//! that is never persisted: tokens, the request log, rate-limit buckets, fault state,
+//! bulk jobs, [`Timings`] and the indexes over users and logs. All of it sits behind one
+//! `std::sync::Mutex`, never held across an `.await` nor while a whole tenant or export
+//! is serialized. This module assembles the axum router and serves it; the endpoints
+//! live in `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`,
+//! `connection_clients.rs`, `clients.rs`, `dbconnections.rs`, `actions.rs` and
+//! `bindings.rs` (Actions and trigger bindings), `exports.rs`, `imports.rs` and
+//! `storage.rs` (bulk jobs) and `logs.rs`, each citing `reference/auth0-api.md` (or the
+//! Auth0 docs) where behaviour is not obvious, and marking UNCONFIRMED what no source
+//! settles.
 //!
 //! # Scale
 //!
