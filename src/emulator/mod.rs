@@ -51,8 +51,10 @@
 //! The request log records for every request whether it had an `Authorization` header.
 //! UNCONFIRMED choices (default fields, CSV layout, error texts of the CSV limits, the
 //! file's content type, the `processing` status itself) are listed in `exports.rs` and
-//! `storage.rs`. [`Timings`] is set on the emulator rather than in [`EmulatorConfig`],
-//! which other code builds field by field.
+//! `storage.rs`. [`Timings`] come from the tenant file (`settings.timings`, in seconds,
+//! so `verifyctl emulator` can be slowed down) and are replaced with
+//! [`Emulator::set_timings`] (what tests use); they are not in [`EmulatorConfig`], which
+//! other code builds field by field.
 //!
 //! Users-import jobs (`imports.rs`, reference §9.1) take a multipart upload (at most
 //! 512000 bytes of users, at most two jobs in flight, database connections that have
@@ -124,8 +126,8 @@ pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
     BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Identity, Job, JobKind, JobStatus,
-    JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState, User,
-    Users,
+    JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState,
+    TimingSettings, User, Users,
 };
 
 use crate::clock::{Clock, format_timestamp};
@@ -336,6 +338,11 @@ fn assign_user_id(user: &mut User, key: String, strategies: &HashMap<String, Str
 impl Emulator {
     pub fn new(state: TenantState, config: EmulatorConfig) -> Emulator {
         let rate_limit = config.rate_limit.or(state.settings.rate_limit);
+        let timings = state
+            .settings
+            .timings
+            .map(Timings::from)
+            .unwrap_or_default();
         let rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => rand::make_rng(),
@@ -354,7 +361,7 @@ impl Emulator {
             password_reset_limits: HashMap::new(),
             faults: FaultState::new(config.faults, config.seed),
             bulk_jobs: std::collections::BTreeMap::new(),
-            timings: Timings::default(),
+            timings,
             storage_secret: String::new(),
         };
         world.storage_secret = world.random_alphanumeric(32);
