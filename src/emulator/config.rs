@@ -109,7 +109,8 @@ pub enum Trigger {
 /// How long the emulator's asynchronous work takes, on the emulator's [`Clock`] (so a
 /// fixed test clock only moves when advanced). The default is instant: a bulk job reads
 /// `pending` in the response that creates it and `completed` from the first `GET`, and
-/// log events are visible at once. Set with [`super::Emulator::set_timings`].
+/// log events are visible at once. A tenant file sets them in `settings.timings`
+/// ([`super::TimingSettings`]); [`super::Emulator::set_timings`] replaces them.
 ///
 /// UNCONFIRMED: Auth0 documents none of these durations; [`Timings::auth0_like`] is a
 /// plausible guess, not a measurement.

@@ -19,6 +19,7 @@ use super::auth::AuthApiFields;
 use super::config::RateLimit;
 use super::errors::OAuthError;
 use super::faults::{ConnectionHandle, peer};
+use super::logs::LogEvent;
 use super::ratelimit::{self, TokenBucket};
 use super::state::{OutboxKind, OutboxMessage};
 use crate::auth0::StrategyKind;
@@ -96,7 +97,7 @@ fn queue_password_reset(
                     .as_deref()
                     .is_some_and(|e| e.eq_ignore_ascii_case(email))
         });
-    let Some(user) = user else {
+    let Some(user) = user.cloned() else {
         return;
     };
     let message = OutboxMessage {
@@ -109,6 +110,15 @@ fn queue_password_reset(
         at: now.to_owned(),
     };
     world.tenant.outbox.push(message);
+    let event = LogEvent {
+        kind: "scpr",
+        description: "Password change request email has been sent",
+        user: &user,
+        connection,
+        client_id,
+        details: serde_json::json!({"email": user.email, "connection": connection}),
+    };
+    world.record_log(event, super::users::at_time(now));
 }
 
 /// The recorded 200: a plain sentence served as `text/html; charset=utf-8`.

@@ -360,20 +360,20 @@ pub fn write_export(job: &ExportJob, out: &mut impl Write) -> io::Result<()> {
     match job.format {
         ExportFormat::Json => {
             for user in job.users.iter() {
-                let object = user.to_json();
-                let line = match &job.fields {
-                    None => object,
+                match &job.fields {
+                    // The whole user, serialized as the API shows it.
+                    None => serde_json::to_writer(&mut *out, &**user)?,
                     Some(fields) => {
+                        let object = user.to_json();
                         let mut line = Map::new();
                         for field in fields {
                             if let Some(value) = value_at(&object, &field.name) {
                                 line.insert(field.title().to_owned(), value.clone());
                             }
                         }
-                        line
+                        serde_json::to_writer(&mut *out, &line)?;
                     }
-                };
-                serde_json::to_writer(&mut *out, &line)?;
+                }
                 out.write_all(b"\n")?;
             }
         }
@@ -436,9 +436,12 @@ pub fn gzip_stream(job: Arc<ExportJob>) -> Body {
             sender: sender.clone(),
             buffer: Vec::with_capacity(CHUNK),
         };
-        let mut gzip = GzEncoder::new(writer, Compression::fast());
+        // serde_json writes token by token: buffer before the compressor.
+        let mut gzip =
+            io::BufWriter::with_capacity(CHUNK, GzEncoder::new(writer, Compression::fast()));
         let written = write_export(&job, &mut gzip)
-            .and_then(|()| gzip.finish())
+            .and_then(|()| gzip.into_inner().map_err(io::IntoInnerError::into_error))
+            .and_then(GzEncoder::finish)
             .and_then(|mut writer| writer.flush());
         if let Err(error) = written
             && error.kind() != io::ErrorKind::BrokenPipe

@@ -1,14 +1,16 @@
 //! The built-in, stateful Auth0 Management API emulator (DESIGN.md §5).
 //!
 //! [`Emulator`] is a cheap handle on one tenant ([`TenantState`]) and everything around it
-//! that is never persisted: tokens, the request log, rate-limit buckets and fault state.
-//! All of it sits behind one `std::sync::Mutex`, never held across an `.await`.
-//! This module assembles the axum router and serves it; the endpoints live in
-//! `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`, `clients.rs`,
-//! `dbconnections.rs`, `actions.rs` and `bindings.rs` (Actions and trigger bindings),
-//! `exports.rs`, `imports.rs` and `storage.rs` (bulk jobs, see below),
-//! `connection_clients.rs`,
-//! each citing `reference/auth0-api.md` where behaviour is not obvious.
+//! that is never persisted: tokens, the request log, rate-limit buckets, fault state,
+//! bulk jobs, [`Timings`] and the indexes over users and logs. All of it sits behind one
+//! `std::sync::Mutex`, never held across an `.await` nor while a whole tenant or export
+//! is serialized. This module assembles the axum router and serves it; the endpoints
+//! live in `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`,
+//! `connection_clients.rs`, `clients.rs`, `dbconnections.rs`, `actions.rs` and
+//! `bindings.rs` (Actions and trigger bindings), `exports.rs`, `imports.rs` and
+//! `storage.rs` (bulk jobs) and `logs.rs`, each citing `reference/auth0-api.md` (or the
+//! Auth0 docs) where behaviour is not obvious, and marking UNCONFIRMED what no source
+//! settles.
 //!
 //! # Scale
 //!
@@ -17,10 +19,12 @@
 //! email and username and, per connection, the users in creation order and in
 //! `created_at` order. A search page for `identities.connection:"X"` (alone, sorted by
 //! `created_at:1` or unsorted) or without `q` costs O(page), `/users-by-email` and
-//! `/users/{id}` O(1), the duplicate checks on create O(users sharing the address). Other
-//! queries scan only the connection's users when they are `AND`ed with a connection term,
-//! every user otherwise. Only the page served is turned into JSON. [`Emulator::snapshot`]
-//! copies pointers under the lock, never users, and nothing is serialized under it.
+//! `/users/{id}` O(1), the duplicate checks on create O(users sharing the address), and
+//! so does a query pinned to one `email:"x"`. Other queries scan only the connection's
+//! users when they are `AND`ed with a connection term, every user otherwise, and the scan
+//! runs outside the lock over pointers to the users taken under it. On the indexed paths
+//! only the page served is turned into JSON. [`Emulator::snapshot`] copies pointers under
+//! the lock, never users, and nothing is serialized under it.
 //!
 //! # Tenant files
 //!
@@ -47,8 +51,10 @@
 //! The request log records for every request whether it had an `Authorization` header.
 //! UNCONFIRMED choices (default fields, CSV layout, error texts of the CSV limits, the
 //! file's content type, the `processing` status itself) are listed in `exports.rs` and
-//! `storage.rs`. [`Timings`] is set on the emulator rather than in [`EmulatorConfig`],
-//! which other code builds field by field.
+//! `storage.rs`. [`Timings`] come from the tenant file (`settings.timings`, in seconds,
+//! so `verifyctl emulator` can be slowed down) and are replaced with
+//! [`Emulator::set_timings`] (what tests use); they are not in [`EmulatorConfig`], which
+//! other code builds field by field.
 //!
 //! Users-import jobs (`imports.rs`, reference §9.1) take a multipart upload (at most
 //! 512000 bytes of users, at most two jobs in flight, database connections that have
@@ -61,6 +67,16 @@
 //! (`connection_clients.rs`, reference §7.4) are kept per connection in the tenant file
 //! as `enabled_clients:`; a connection whose file says nothing has every application
 //! enabled, so existing tenant files import as before.
+//!
+//! # Tenant logs
+//!
+//! `logs.rs` records `svr` for every verification email queued and `scpr` for every
+//! password-reset email sent, in Auth0's log entry shape, and serves `GET /api/v2/logs`
+//! (search with `q`, `page`/`per_page` ≤ 100, `sort`, totals, the 1000-result window;
+//! checkpoint `from`/`take` with a `Link` header) and `GET /api/v2/users/{id}/logs`,
+//! indexed by user and type. New events become visible after [`Timings::log_lag`]
+//! (0 by default). Logs persist in the tenant file (`logs:`) for 30 days and at most
+//! 250,000 entries. Descriptions, details and some limits are UNCONFIRMED (see there).
 
 mod actions;
 mod auth;
@@ -78,6 +94,7 @@ mod file;
 mod imports;
 mod index;
 mod jobs;
+mod logs;
 mod ratelimit;
 mod request;
 mod search;
@@ -109,7 +126,8 @@ pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
     BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Identity, Job, JobKind, JobStatus,
-    JsonObject, OutboxKind, OutboxMessage, TenantSettings, TenantState, User, Users,
+    JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState,
+    TimingSettings, User, Users,
 };
 
 use crate::clock::{Clock, format_timestamp};
@@ -166,6 +184,8 @@ struct World {
     tenant: TenantState,
     /// Lookups over `tenant.users` (see index.rs).
     user_index: index::UserIndex,
+    /// Lookups over `tenant.logs` (see logs.rs).
+    log_index: logs::LogIndex,
     rng: StdRng,
     tokens: auth::TokenStore,
     /// Jobs whose next read still reports `pending` (see jobs.rs).
@@ -318,6 +338,11 @@ fn assign_user_id(user: &mut User, key: String, strategies: &HashMap<String, Str
 impl Emulator {
     pub fn new(state: TenantState, config: EmulatorConfig) -> Emulator {
         let rate_limit = config.rate_limit.or(state.settings.rate_limit);
+        let timings = state
+            .settings
+            .timings
+            .map(Timings::from)
+            .unwrap_or_default();
         let rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => rand::make_rng(),
@@ -325,6 +350,7 @@ impl Emulator {
         let mut world = World {
             tenant: state,
             user_index: index::UserIndex::default(),
+            log_index: logs::LogIndex::default(),
             rng,
             tokens: auth::TokenStore::default(),
             unread_jobs: HashSet::new(),
@@ -335,12 +361,14 @@ impl Emulator {
             password_reset_limits: HashMap::new(),
             faults: FaultState::new(config.faults, config.seed),
             bulk_jobs: std::collections::BTreeMap::new(),
-            timings: Timings::default(),
+            timings,
             storage_secret: String::new(),
         };
         world.storage_secret = world.random_alphanumeric(32);
         world.assign_missing_ids();
         world.user_index = index::UserIndex::build(&world.tenant.users);
+        world.log_index = logs::LogIndex::build(&world.tenant.logs);
+        world.apply_log_retention(config.clock.now());
         world.complete_actions(&crate::clock::format_timestamp_nanos(config.clock.now()));
         Emulator {
             shared: Arc::new(Shared {
@@ -378,7 +406,9 @@ impl Emulator {
                 "/users/{id}",
                 get(users::read).patch(users::update).delete(users::delete),
             )
+            .route("/users/{id}/logs", get(logs::user_logs))
             .route("/users-by-email", get(users::by_email))
+            .route("/logs", get(logs::list))
             .route(
                 "/jobs/verification-email",
                 post(jobs::create_verification_email),

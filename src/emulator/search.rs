@@ -354,6 +354,24 @@ pub fn connection_scope(query: &Query) -> (Option<&str>, Option<Query>) {
     }
 }
 
+/// The address an `email:"x"` term (alone or `AND`ed at the top level) pins the query
+/// to, so the email index can serve it.
+pub fn pinned_email(query: &Query) -> Option<&str> {
+    fn email_of(query: &Query) -> Option<&str> {
+        match query {
+            Query::Term {
+                field,
+                value: Term::Exact(address),
+            } if field == "email" => Some(address),
+            _ => None,
+        }
+    }
+    match query {
+        Query::And(parts) => parts.iter().find_map(email_of),
+        other => email_of(other),
+    }
+}
+
 impl Query {
     pub fn matches(&self, user: &JsonObject) -> bool {
         match self {
@@ -446,7 +464,7 @@ fn term_matches(field: &str, term: &Term, value: &Value) -> bool {
             if let (Value::Number(n), Ok(wanted)) = (value, wanted.parse::<f64>()) {
                 return n.as_f64() == Some(wanted);
             }
-            text == normalise(field, wanted)
+            date_prefix(field, &text, wanted) == normalise(field, wanted)
         }
         Term::Prefix(prefix) => value.is_string() && text.starts_with(&normalise(field, prefix)),
     }
@@ -459,11 +477,21 @@ fn in_range(field: &str, value: &Value, lower: &Bound, upper: &Bound) -> bool {
     let within = |bound: &Bound, accept: fn(Ordering) -> bool| match &bound.value {
         None => true,
         Some(limit) => {
-            let ordering = compare_texts(&normalise(field, &text), &normalise(field, limit));
+            let text = date_prefix(field, &text, limit);
+            let ordering = compare_texts(&normalise(field, text), &normalise(field, limit));
             accept(ordering) || (bound.inclusive && ordering == Ordering::Equal)
         }
     };
     within(lower, Ordering::is_gt) && within(upper, Ordering::is_lt)
+}
+
+/// A log's `date` is compared at the precision the query gives (`date:2026-11-22`,
+/// `date:[2026-11 TO 2026-12-01}`), as Auth0's log search does.
+fn date_prefix<'a>(field: &str, text: &'a str, limit: &str) -> &'a str {
+    match field {
+        "date" => text.get(..limit.len()).unwrap_or(text),
+        _ => text,
+    }
 }
 
 /// Numbers compare numerically, everything else as text (ISO timestamps sort as text).
@@ -494,6 +522,10 @@ impl Sort {
             field: field.to_owned(),
             descending,
         })
+    }
+
+    pub fn is_descending(&self) -> bool {
+        self.descending
     }
 
     /// Whether this is `created_at:1`, the order the indexes keep.

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::config::RateLimit;
+use super::config::{RateLimit, Timings};
+pub use super::logs::{LogEntry, Logs};
 pub use super::users_store::Users;
 use crate::auth0::StrategyKind;
 
@@ -56,6 +57,9 @@ pub struct TenantState {
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<OutboxMessage>,
+    /// Tenant log events, by `log_id` (see logs.rs for what is recorded and kept).
+    #[serde(default, skip_serializing_if = "Logs::is_empty")]
+    pub logs: Logs,
     /// Actions, in creation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
@@ -84,6 +88,7 @@ impl TenantState {
             users: Users::default(),
             jobs: Vec::new(),
             outbox: Vec::new(),
+            logs: Logs::default(),
             actions: Vec::new(),
             bindings: BTreeMap::new(),
         }
@@ -138,6 +143,39 @@ pub struct TenantSettings {
     /// The Management API rate limit; none means unlimited (headers are still sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// The pace of bulk jobs and log visibility; none means instant (see [`Timings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<TimingSettings>,
+}
+
+/// [`Timings`] as a tenant file writes them (`settings.timings`), in seconds; anything
+/// left out is instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_pending_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_users_per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_users_per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lag_seconds: Option<f64>,
+}
+
+impl From<TimingSettings> for Timings {
+    fn from(settings: TimingSettings) -> Timings {
+        let seconds = |s: Option<f64>| {
+            s.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                .unwrap_or_default()
+        };
+        Timings {
+            job_pending: seconds(settings.job_pending_seconds),
+            export_users_per_second: settings.export_users_per_second,
+            import_users_per_second: settings.import_users_per_second,
+            log_lag: seconds(settings.log_lag_seconds),
+        }
+    }
 }
 
 impl TenantSettings {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::auth::Token;
 use super::errors::{ApiError, json_response};
+use super::logs::LogEvent;
 use super::request::{
     self, Expect, Projection, QueryParams, Schema, bool_field, missing_property, project,
     query_error, string_field,
@@ -46,8 +47,27 @@ pub async fn list(
     token.require(&["read:users"])?;
     let params = QueryParams::parse(query.as_deref(), LIST_PARAMS)?;
     let search = UserSearch::from_query(&params)?;
-    let (total, page) = emulator.with_world(|world| search.run(world));
+    let search = Arc::new(search);
+    let (total, page) = match emulator.with_world(|world| search.run(world)) {
+        Found::Page(total, page) => (total, page),
+        // A scan runs outside the lock, on a blocking thread, over the users as they
+        // were when it started.
+        Found::Scan(candidates, query) => {
+            let scan = Arc::clone(&search);
+            tokio::task::spawn_blocking(move || {
+                scan.filter_sort_window(candidates.iter(), query.as_ref())
+            })
+            .await
+            .unwrap_or_default()
+        }
+    };
     Ok(json_response(StatusCode::OK, &search.respond(total, page)))
+}
+
+/// What a search found under the lock: the page, or the users a scan must filter.
+enum Found {
+    Page(usize, Vec<JsonObject>),
+    Scan(Vec<Arc<User>>, Option<search::Query>),
 }
 
 /// A validated `GET /api/v2/users` request.
@@ -105,16 +125,23 @@ impl UserSearch {
 
     /// Finds this page of matches and the total match count, under the lock. The
     /// queries verifyctl sends (`identities.connection:"X"`, sorted by `created_at:1` or
-    /// not sorted) and `q`-less listings are served from the indexes in O(page); any
-    /// other query scans the users of its connection when it names one with `AND`, else
-    /// every user. Only the page is turned into JSON.
-    fn run(&self, world: &World) -> (usize, Vec<JsonObject>) {
+    /// not sorted) and `q`-less listings are served from the indexes in O(page), and a
+    /// query pinned to one `email:"x"` from the email index; any other query scans the
+    /// users of its connection when it names one with `AND`, else every user: for that
+    /// only pointers to the candidates are taken under the lock.
+    fn run(&self, world: &World) -> Found {
         let (start, len) = self.window();
         let (scope, rest) = search::connection_scope(&self.query);
+        if let (None, Some(email)) = (scope, search::pinned_email(&self.query)) {
+            let mut seqs = world.user_index.with_email(email).to_vec();
+            seqs.sort_unstable();
+            let (total, page) = self.filter_sort_window(world.users_at(&seqs), Some(&self.query));
+            return Found::Page(total, page);
+        }
         let set = match scope {
             Some(connection) => match world.user_index.connection(connection) {
                 Some(set) => set,
-                None => return (0, Vec::new()),
+                None => return Found::Page(0, Vec::new()),
             },
             None => world.user_index.all(),
         };
@@ -141,14 +168,27 @@ impl UserSearch {
                     .map(|user| user.to_json())
                     .collect()
             };
-            return (set.len(), page);
+            return Found::Page(set.len(), page);
         }
-        let mut matches: Vec<JsonObject> = set
+        let candidates = set
             .by_seq
             .iter()
             .filter_map(|seq| users.by_seq(*seq))
+            .cloned()
+            .collect();
+        Found::Scan(candidates, rest)
+    }
+
+    /// The total and the page of `candidates` (in creation order) that match `query`.
+    fn filter_sort_window<'a>(
+        &self,
+        candidates: impl Iterator<Item = &'a Arc<User>>,
+        query: Option<&search::Query>,
+    ) -> (usize, Vec<JsonObject>) {
+        let (start, len) = self.window();
+        let mut matches: Vec<JsonObject> = candidates
             .map(|user| user.to_json())
-            .filter(|user| rest.as_ref().is_none_or(|q| q.matches(user)))
+            .filter(|user| query.is_none_or(|q| q.matches(user)))
             .collect();
         if let Some(sort) = &self.sort {
             sort.apply(&mut matches);
@@ -680,7 +720,26 @@ pub fn queue_verification_email(
         job_id: job_id.map(str::to_owned),
         at: now.to_owned(),
     });
+    let mut details = serde_json::Map::new();
+    details.insert("email".into(), Value::String(email.clone()));
+    if let Some(job_id) = job_id {
+        details.insert("job_id".into(), Value::String(job_id.to_owned()));
+    }
+    let event = LogEvent {
+        kind: "svr",
+        description: "Verification email has been queued for sending",
+        user,
+        connection,
+        client_id,
+        details: Value::Object(details),
+    };
+    world.record_log(event, at_time(now));
     true
+}
+
+/// An emulator timestamp back as an instant (they are always well formed).
+pub(super) fn at_time(timestamp: &str) -> time::OffsetDateTime {
+    crate::clock::parse_timestamp(timestamp).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Non-metadata fields can be unset with `null` (reference §4.1).

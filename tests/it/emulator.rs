@@ -11,6 +11,7 @@ mod files;
 mod imports;
 mod jobs_and_emails;
 mod limits;
+mod logs;
 mod scale;
 mod users;
 
@@ -40,6 +41,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "create:actions",
     "update:actions",
     "delete:actions",
+    "read:logs",
 ];
 
 /// A small tenant: two database connections, a social and an enterprise one, three

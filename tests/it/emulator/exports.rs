@@ -395,3 +395,33 @@ async fn export_requests_are_validated_with_auth0s_errors() {
                "errorCode": "insufficient_scope"})
     );
 }
+
+#[tokio::test]
+async fn a_tenant_file_can_slow_jobs_and_logs_down() {
+    let yaml = format!(
+        "{}settings:\n  timings:\n    job_pending_seconds: 1.5\n    export_users_per_second: 10\n    log_lag_seconds: 2\n",
+        super::FIXTURE
+    );
+    let state: TenantState = serde_saphyr::from_str(&yaml).unwrap();
+    let tenant = Tenant::start_with(state, config()).await;
+    assert_eq!(
+        tenant.emulator.timings(),
+        Timings {
+            job_pending: Duration::from_millis(1500),
+            export_users_per_second: Some(10.0),
+            import_users_per_second: None,
+            log_lag: Duration::from_secs(2),
+        }
+    );
+    let created = tenant.post("/api/v2/jobs/users-exports", &json!({})).await;
+    let path = format!("/api/v2/jobs/{}", created.body["id"].as_str().unwrap());
+    assert_eq!(tenant.get(&path).await.body["status"], "pending");
+    // Two users at 10 a second: 0.2 s of processing after 1.5 s pending.
+    tenant
+        .emulator
+        .clock()
+        .advance(time::Duration::milliseconds(1600));
+    assert_eq!(tenant.get(&path).await.body["status"], "processing");
+    tenant.emulator.set_timings(Timings::instant());
+    assert_eq!(tenant.get(&path).await.body["status"], "completed");
+}

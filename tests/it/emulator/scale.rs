@@ -124,6 +124,18 @@ async fn narrowed_and_unscoped_queries_count_the_same_users() {
         .get("/api/v2/users?q=identities.connection%3A%22employees-db%22%20OR%20email%3A%22alice%40partner.example%22&include_totals=true")
         .await;
     assert_eq!(either.body["total"], 41);
+    let by_email = tenant
+        .get("/api/v2/users?q=email%3A%22USER42%40partner-db.example%22&include_totals=true")
+        .await;
+    assert_eq!(
+        by_email.body["total"], 1,
+        "case-insensitive, from the email index"
+    );
+    assert_eq!(emails(&by_email.body), ["user42@partner-db.example"]);
+    let narrowed = tenant
+        .get("/api/v2/users?q=email%3A%22user43%40partner-db.example%22%20AND%20email_verified%3Atrue&include_totals=true")
+        .await;
+    assert_eq!(narrowed.body["total"], 0, "user43 is not verified");
     let everyone = tenant
         .get("/api/v2/users?include_totals=true&per_page=1")
         .await;
