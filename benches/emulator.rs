@@ -81,7 +81,7 @@ fn tenant(settings: &Settings) -> TenantState {
             other: json!({"name": format!("User {i}"), "logins_count": i % 17})
                 .as_object()
                 .cloned()
-                .unwrap(),
+                .unwrap_or_default(),
             ..User::default()
         }
     }));
@@ -95,8 +95,7 @@ fn memory() -> String {
         status
             .lines()
             .find(|l| l.starts_with(name))
-            .map(|l| l[name.len()..].trim().to_owned())
-            .unwrap_or_else(|| "?".into())
+            .map_or_else(|| "?".into(), |l| l[name.len()..].trim().to_owned())
     };
     format!("rss {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
@@ -121,7 +120,7 @@ async fn main() {
         let path = dir.path().join(name);
         let start = Instant::now();
         save_tenant_file(&path, &state).expect("saved");
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         println!(
             "{name}: written in {} ({} MB)",
             seconds(start),
@@ -142,7 +141,7 @@ async fn main() {
     let emulator = Emulator::new(state, EmulatorConfig::default());
     println!("emulator started in {} ({})", seconds(start), memory());
     let running = emulator
-        .spawn("127.0.0.1:0".parse().unwrap())
+        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bound");
     let token = emulator.issue_token(&["read:users", "create:users"]);

@@ -27,8 +27,6 @@ pub mod auth0;
 pub mod cli;
 pub mod clock;
 pub mod commands;
-// The emulator is being extended on its own branch; its pedantic lints are fixed when it lands.
-#[allow(clippy::pedantic)]
 pub mod emulator;
 pub mod ledger;
 pub mod logging;

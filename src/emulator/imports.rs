@@ -198,14 +198,11 @@ pub async fn create(
         "send_completion_email",
         true,
     )?;
-    let records = match serde_json::from_slice::<Value>(&users) {
-        Ok(Value::Array(records)) => records,
-        // UNCONFIRMED: Auth0 may instead accept the file and fail the job.
-        _ => {
-            return Err(ApiError::bad_request(
-                "Users file must contain a valid JSON array.",
-            ));
-        }
+    // UNCONFIRMED: Auth0 may instead accept the file and fail the job.
+    let Ok(Value::Array(records)) = serde_json::from_slice::<Value>(&users) else {
+        return Err(ApiError::bad_request(
+            "Users file must contain a valid JSON array.",
+        ));
     };
     let now = emulator.now();
     let created_at = emulator.timestamp();

@@ -238,7 +238,7 @@ impl World {
         };
         let connection = self.tenant.connection_by_name(event.connection);
         let strategy = connection.map(|c| c.strategy.clone()).unwrap_or_default();
-        let strategy_type = match connection.map(|c| c.kind()) {
+        let strategy_type = match connection.map(super::state::Connection::kind) {
             Some(StrategyKind::Database) => "database",
             Some(StrategyKind::Social) => "social",
             Some(StrategyKind::Enterprise) => "enterprise",

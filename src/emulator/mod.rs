@@ -386,7 +386,7 @@ impl Emulator {
         self.with_world(|world| {
             world
                 .tokens
-                .add_credentials(client_id, client_secret, scopes)
+                .add_credentials(client_id, client_secret, scopes);
         });
     }
 

@@ -383,13 +383,14 @@ fn creatable_connection(world: &World, body: &JsonObject) -> Result<Connection, 
     let connection = world.tenant.connection_by_name(name).ok_or_else(|| {
         ApiError::bad_request("Connection does not exist.").code("inexistent_connection")
     })?;
-    match connection.kind().can_create_users() {
-        true => Ok(connection.clone()),
-        false => Err(ApiError::bad_request(
+    if connection.kind().can_create_users() {
+        Ok(connection.clone())
+    } else {
+        Err(ApiError::bad_request(
             "Connection does not support user creation through the API. It must either be a \
-             database or passwordless connection.",
+         database or passwordless connection.",
         )
-        .code("operation_not_supported")),
+        .code("operation_not_supported"))
     }
 }
 

@@ -86,12 +86,11 @@ impl Users {
     /// Replaces the user with the same id in place (keeping its creation order); returns
     /// the previous version, or `None` (and appends) when there was none.
     pub fn replace(&mut self, user: Arc<User>) -> Option<Arc<User>> {
-        match self.seq_of.get(user.user_id.as_str()) {
-            Some(seq) => self.by_seq.insert(*seq, user),
-            None => {
-                self.push_arc(user);
-                None
-            }
+        if let Some(seq) = self.seq_of.get(user.user_id.as_str()) {
+            self.by_seq.insert(*seq, user)
+        } else {
+            self.push_arc(user);
+            None
         }
     }
 
