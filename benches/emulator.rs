@@ -81,7 +81,8 @@ fn tenant(settings: &Settings) -> TenantState {
             other: json!({"name": format!("User {i}"), "logins_count": i % 17})
                 .as_object()
                 .cloned()
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
             ..User::default()
         }
     }));

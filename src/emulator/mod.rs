@@ -125,8 +125,8 @@ pub use config::{
 pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
-    BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Identity, Job, JobKind, JobStatus,
-    JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState,
+    BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Fields, Identity, Job, JobKind,
+    JobStatus, JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState,
     TimingSettings, User, Users,
 };
 

@@ -490,7 +490,7 @@ pub(super) fn new_user(
             .get("user_metadata")
             .and_then(Value::as_object)
             .cloned(),
-        other,
+        other: other.into(),
     }
 }
 
@@ -932,7 +932,7 @@ fn apply_patch(user: &mut User, body: &JsonObject, new_email: Option<String>, no
         match body.get(*field) {
             None => {}
             Some(Value::Null) => {
-                user.other.remove(*field);
+                user.other.remove(field);
             }
             Some(value) => {
                 user.other.insert((*field).to_owned(), value.clone());

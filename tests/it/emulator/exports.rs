@@ -33,7 +33,8 @@ fn tenant_with(count: usize) -> TenantState {
             }
             .as_object()
             .cloned()
-            .unwrap(),
+            .unwrap()
+            .into(),
             ..User::default()
         }
     }));

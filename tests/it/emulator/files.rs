@@ -220,7 +220,8 @@ fn many_users(count: usize) -> TenantState {
             other: json!({"name": odd, "logins_count": i % 7})
                 .as_object()
                 .unwrap()
-                .clone(),
+                .clone()
+                .into(),
         }
     }));
     state
