@@ -62,8 +62,9 @@ struct FileTenant {
     emulator: Emulator,
     running: RunningEmulator,
     /// The tenant as served at the start, so an unchanged tenant is not rewritten (which
-    /// would only reformat the file and drop its comments).
-    loaded: crate::emulator::TenantState,
+    /// would only reformat the file and drop its comments). Kept only by sessions that may
+    /// write back ([`TenantSession::track_changes`]).
+    loaded: Option<crate::emulator::TenantState>,
 }
 
 impl TenantSession {
@@ -117,7 +118,6 @@ impl TenantSession {
     async fn open_file(path: &Path, config: EmulatorConfig) -> Result<TenantSession, SessionError> {
         let state = load_tenant_file(path)?;
         let emulator = Emulator::new(state, config);
-        let loaded = emulator.snapshot();
         // An ephemeral machine-to-machine client, valid for this process only.
         let client_id = format!("verifyctl-cli-{}", random_hex(8));
         let client_secret = Secret::new(random_hex(32));
@@ -150,9 +150,17 @@ impl TenantSession {
                 path: path.to_path_buf(),
                 emulator,
                 running,
-                loaded,
+                loaded: None,
             }),
         })
+    }
+
+    /// Remembers the tenant file's state now, so that closing with `write_back` rewrites
+    /// the file only when it changed. Call it before the first write.
+    pub fn track_changes(&mut self) {
+        if let Some(file) = &mut self.file {
+            file.loaded = Some(file.emulator.snapshot());
+        }
     }
 
     /// Reports long reads (export jobs) to `hook` while they wait.
@@ -181,9 +189,11 @@ impl TenantSession {
     /// state (atomically: a temporary file renamed over it).
     pub async fn close(self, write_back: bool) -> Result<(), SessionError> {
         if let Some(file) = self.file {
-            let state = file.emulator.snapshot();
-            if write_back && state != file.loaded {
-                save_tenant_file(&file.path, &state)?;
+            if write_back {
+                let state = file.emulator.snapshot();
+                if file.loaded.as_ref() != Some(&state) {
+                    save_tenant_file(&file.path, &state)?;
+                }
             }
             file.running.shutdown().await;
         }

@@ -35,7 +35,8 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
         check_policies(saved, &desired)?;
     }
     let clock = clock_from_env()?;
-    let session = open_session(&args.tenant, &clock).await?;
+    let mut session = open_session(&args.tenant, &clock).await?;
+    session.track_changes();
     let planned = if let Some(saved) = saved {
         saved_plan(&session, &desired, saved).await
     } else {
@@ -123,7 +124,8 @@ async fn saved_plan(
         ));
     }
     let scope = saved.plan.scope.clone().unwrap_or_default();
-    let (_, live, requests) = read_tenant(session, desired, &scope).await?;
+    let targets = saved.target_user_ids();
+    let (_, live, requests) = read_tenant(session, desired, &scope, &targets).await?;
     let changes = saved.live_changes(&live);
     if !changes.is_empty() {
         return Err(refuse("the tenant changed since it was made", &changes));

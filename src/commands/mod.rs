@@ -31,7 +31,7 @@ use crate::secret::Secret;
 use crate::session::{SessionError, TenantSession, TenantSource};
 use crate::tenant::{
     ApiError, Credentials, ExportProgress, LiveState, PacingConfig, ProgressHook,
-    read_live_state_in,
+    read_live_state_keeping,
 };
 
 /// Exit code for success (and "no changes" with `--detailed-exitcode`).
@@ -146,12 +146,13 @@ pub(super) async fn read_tenant(
     session: &TenantSession,
     desired: &DesiredState,
     scope: &Scope,
+    keep_ids: &std::collections::HashSet<String>,
 ) -> Result<(DesiredState, LiveState, u64), CliError> {
     let before = session.client().stats().total();
     let restricted = scope.restrict(desired).map_err(|message| {
         CliError::new(message, Some("name connections the policies define".into()))
     })?;
-    let live = read_live_state_in(session.client(), &restricted, scope).await?;
+    let live = read_live_state_keeping(session.client(), &restricted, scope, keep_ids).await?;
     let requests = session.client().stats().total() - before;
     Ok((restricted, live, requests))
 }
@@ -163,7 +164,8 @@ pub(super) async fn make_plan(
     scope: &Scope,
     clock: &Clock,
 ) -> Result<(Plan, PlanContext, LiveState), CliError> {
-    let (restricted, live, requests) = read_tenant(session, desired, scope).await?;
+    let (restricted, live, requests) =
+        read_tenant(session, desired, scope, &std::collections::HashSet::new()).await?;
     let mut plan = build_plan_in(&restricted, &live, scope, clock.now())
         .map_err(|errors| plan_errors(&errors))?;
     warn_about_missing_action_secrets(&mut plan);

@@ -14,8 +14,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::state::{User, Users};
 
-/// Users ordered by `created_at` (users without one last), ties in creation order.
-pub type CreatedKey = (bool, String, u64);
+/// Users ordered by `created_at` (users without one last), ties in creation order. The
+/// time is kept as milliseconds since the epoch (no string per user); a `created_at` that
+/// does not parse sorts after every parsed one, in creation order.
+pub type CreatedKey = (bool, i64, u64);
 
 /// The users of one connection (or of the whole tenant).
 #[derive(Debug, Default)]
@@ -43,16 +45,71 @@ impl OrderedSet {
 
 fn created_key(seq: u64, user: &User) -> CreatedKey {
     match &user.created_at {
-        Some(at) => (false, at.clone(), seq),
-        None => (true, String::new(), seq),
+        Some(at) => {
+            let millis = crate::clock::parse_timestamp(at).map_or(i64::MAX, |t| {
+                i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+            });
+            (false, millis, seq)
+        }
+        None => (true, 0, seq),
+    }
+}
+
+/// The users sharing one email or username: almost always one, so no list is allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seqs {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl Seqs {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Seqs::One(seq) => std::slice::from_ref(seq),
+            Seqs::Many(seqs) => seqs,
+        }
+    }
+
+    fn push(&mut self, seq: u64) {
+        match self {
+            Seqs::One(first) => *self = Seqs::Many(vec![*first, seq]),
+            Seqs::Many(seqs) => seqs.push(seq),
+        }
+    }
+
+    /// Removes `seq`; true when none is left.
+    fn remove(&mut self, seq: u64) -> bool {
+        match self {
+            Seqs::One(only) => *only == seq,
+            Seqs::Many(seqs) => {
+                seqs.retain(|s| *s != seq);
+                if let [only] = seqs.as_slice() {
+                    *self = Seqs::One(*only);
+                }
+                seqs_is_empty(self)
+            }
+        }
+    }
+}
+
+fn seqs_is_empty(seqs: &Seqs) -> bool {
+    matches!(seqs, Seqs::Many(list) if list.is_empty())
+}
+
+fn add_to(map: &mut HashMap<String, Seqs>, key: String, seq: u64) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut entry) => entry.get_mut().push(seq),
+        std::collections::hash_map::Entry::Vacant(entry) => {
+            entry.insert(Seqs::One(seq));
+        }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct UserIndex {
     /// Lower-cased email -> sequence numbers.
-    by_email: HashMap<String, Vec<u64>>,
-    by_username: HashMap<String, Vec<u64>>,
+    by_email: HashMap<String, Seqs>,
+    by_username: HashMap<String, Seqs>,
     /// Connection name -> its users (a user with identities in several connections is in
     /// each of them).
     by_connection: HashMap<String, OrderedSet>,
@@ -70,16 +127,10 @@ impl UserIndex {
 
     pub fn insert(&mut self, seq: u64, user: &User) {
         if let Some(email) = &user.email {
-            self.by_email
-                .entry(email.to_lowercase())
-                .or_default()
-                .push(seq);
+            add_to(&mut self.by_email, email.to_lowercase(), seq);
         }
         if let Some(username) = username(user) {
-            self.by_username
-                .entry(username.to_owned())
-                .or_default()
-                .push(seq);
+            add_to(&mut self.by_username, username.to_owned(), seq);
         }
         for connection in connections(user) {
             self.by_connection
@@ -112,11 +163,11 @@ impl UserIndex {
     pub fn with_email(&self, email: &str) -> &[u64] {
         self.by_email
             .get(&email.to_lowercase())
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], Seqs::as_slice)
     }
 
     pub fn with_username(&self, username: &str) -> &[u64] {
-        self.by_username.get(username).map_or(&[], Vec::as_slice)
+        self.by_username.get(username).map_or(&[], Seqs::as_slice)
     }
 
     /// The users of a connection (`None` when it has none).
@@ -130,12 +181,11 @@ impl UserIndex {
     }
 }
 
-fn remove_from(map: &mut HashMap<String, Vec<u64>>, key: &str, seq: u64) {
-    if let Some(list) = map.get_mut(key) {
-        list.retain(|s| *s != seq);
-        if list.is_empty() {
-            map.remove(key);
-        }
+fn remove_from(map: &mut HashMap<String, Seqs>, key: &str, seq: u64) {
+    if let Some(seqs) = map.get_mut(key)
+        && seqs.remove(seq)
+    {
+        map.remove(key);
     }
 }
 

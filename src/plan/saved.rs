@@ -51,6 +51,20 @@ impl SavedPlan {
         }
     }
 
+    /// The ids of the existing users its actions touch (the live read must see them all).
+    pub fn target_user_ids(&self) -> std::collections::HashSet<String> {
+        self.plan
+            .actions
+            .iter()
+            .filter_map(|action| match &action.target {
+                Target::User {
+                    user_id: Some(id), ..
+                } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// What changed in the policy files since the plan was made (empty: nothing).
     pub fn policy_changes(&self, desired: &DesiredState) -> Vec<String> {
         policy_changes(&self.state.policies, &policy_digest(desired))

@@ -53,7 +53,9 @@ pub(super) fn plan_users(
     warnings: &mut WarningSink,
 ) {
     let name = &context.name;
-    let mut by_email: HashMap<String, &User> = HashMap::new();
+    // Database emails are stored lower-cased, so the key is almost always borrowed.
+    let mut by_email: HashMap<std::borrow::Cow<'_, str>, &User> =
+        HashMap::with_capacity(users.len());
     let mut primary: Vec<&User> = Vec::new();
     for user in users {
         let is_primary = user
@@ -66,12 +68,17 @@ pub(super) fn plan_users(
         }
         primary.push(user);
         if let Some(email) = &user.email {
-            by_email.entry(email.to_lowercase()).or_insert(user);
+            let key = if email.chars().any(char::is_uppercase) {
+                std::borrow::Cow::Owned(email.to_lowercase())
+            } else {
+                std::borrow::Cow::Borrowed(email.as_str())
+            };
+            by_email.entry(key).or_insert(user);
         }
     }
     let mut listed_ids = std::collections::HashSet::new();
     for spec in desired.users_of(name) {
-        match by_email.get(&spec.email) {
+        match by_email.get(spec.email.as_str()) {
             Some(user) => {
                 listed_ids.insert(user.user_id.as_str());
                 existing_user(context, Some(&spec.policy), user, now, actions, warnings);

@@ -8,7 +8,7 @@ mod retry;
 pub mod types;
 mod users;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 pub use client::{CallStats, Credentials, ManagementClient, TenantTarget};
 pub use error::ApiError;
@@ -18,6 +18,7 @@ pub use users::{
     ExportPolling, ExportProgress, ProgressHook, USER_FIELDS, USER_SEARCH_LIMIT, UserReads,
 };
 
+use crate::ledger::LEDGER_KEY;
 use crate::policy::{DesiredState, Scope, VerificationMode};
 
 /// What the plan compares the policies with.
@@ -59,7 +60,8 @@ impl LiveState {
 /// - all connections (one request per 100 connections);
 /// - applications, only when a policy names one;
 /// - the users of every policy connection that exists, except `off` connections without
-///   listed users (nothing can change for them).
+///   listed users (nothing can change for them), keeping only those the plan may act on
+///   or warn about ([`may_need_planning`]).
 pub async fn read_live_state(
     client: &ManagementClient,
     desired: &DesiredState,
@@ -74,6 +76,17 @@ pub async fn read_live_state_in(
     client: &ManagementClient,
     desired: &DesiredState,
     scope: &Scope,
+) -> Result<LiveState, ApiError> {
+    read_live_state_keeping(client, desired, scope, &HashSet::new()).await
+}
+
+/// [`read_live_state_in`] that also keeps the users with these ids whatever their state
+/// (a saved plan's targets, which must be seen to tell whether they moved).
+pub async fn read_live_state_keeping(
+    client: &ManagementClient,
+    desired: &DesiredState,
+    scope: &Scope,
+    keep_ids: &HashSet<String>,
 ) -> Result<LiveState, ApiError> {
     let connections: BTreeMap<String, Connection> = client
         .list_connections()
@@ -108,7 +121,11 @@ pub async fn read_live_state_in(
         let list = if scope.by_user() {
             users_by_emails(client, name, &scope.users).await?
         } else {
-            client.users_of_connection(connection).await?
+            let listed: HashSet<&str> = desired.users_of(name).map(|u| u.email.as_str()).collect();
+            let keep = |user: &User| {
+                keep_ids.contains(&user.user_id) || may_need_planning(user, name, &listed)
+            };
+            client.users_of_connection_where(connection, &keep).await?
         };
         users.insert(name.clone(), list);
     }
@@ -118,6 +135,26 @@ pub async fn read_live_state_in(
         users,
         login,
     })
+}
+
+/// Whether the plan may do or say anything about `user` of `connection`. The users it drops
+/// are verified, listed by no policy, governed by this connection (their primary identity)
+/// and untouched by verifyctl (no ledger): no mode does anything to them, so a tenant of a
+/// million mostly verified users is held as only the users that need work.
+fn may_need_planning(user: &User, connection: &str, listed: &HashSet<&str>) -> bool {
+    !user.is_verified()
+        || user
+            .email
+            .as_deref()
+            .is_some_and(|email| listed.contains(email.to_lowercase().as_str()))
+        || user
+            .app_metadata
+            .as_ref()
+            .is_some_and(|metadata| metadata.contains_key(LEDGER_KEY))
+        || user
+            .identities
+            .first()
+            .is_some_and(|identity| identity.connection != connection)
 }
 
 /// The users of `connection` with one of `emails`.
@@ -160,5 +197,53 @@ async fn read_login(
             Ok(LiveLogin::Unknown)
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(fields: serde_json::Value) -> User {
+        let mut value = json!({
+            "user_id": "auth0|1",
+            "email": "a@x.example",
+            "email_verified": true,
+            "identities": [{"connection": "db", "provider": "auth0", "user_id": "1"}],
+        });
+        for (key, field) in fields.as_object().unwrap() {
+            value[key] = field.clone();
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn only_users_that_need_nothing_are_dropped() {
+        let none = HashSet::new();
+        assert!(
+            !may_need_planning(&user(json!({})), "db", &none),
+            "verified, unlisted, untouched"
+        );
+        assert!(may_need_planning(
+            &user(json!({"email_verified": false})),
+            "db",
+            &none
+        ));
+        let listed: HashSet<&str> = ["a@x.example"].into();
+        assert!(may_need_planning(
+            &user(json!({"email": "A@x.example"})),
+            "db",
+            &listed
+        ));
+        assert!(may_need_planning(
+            &user(json!({"app_metadata": {"verifyctl": {"v": 1}}})),
+            "db",
+            &none
+        ));
+        assert!(
+            may_need_planning(&user(json!({})), "other-db", &none),
+            "a linked identity is warned about"
+        );
     }
 }

@@ -111,17 +111,41 @@ impl ManagementClient {
         &self,
         connection: &Connection,
     ) -> Result<Vec<User>, ApiError> {
+        self.read_users(connection, None).await
+    }
+
+    /// [`Self::users_of_connection`], keeping only the users `keep` accepts as they are read
+    /// (the others are never held, however many there are).
+    pub async fn users_of_connection_where(
+        &self,
+        connection: &Connection,
+        keep: &(dyn Fn(&User) -> bool + Sync),
+    ) -> Result<Vec<User>, ApiError> {
+        self.read_users(connection, Some(keep)).await
+    }
+
+    async fn read_users(
+        &self,
+        connection: &Connection,
+        keep: Option<&(dyn Fn(&User) -> bool + Sync)>,
+    ) -> Result<Vec<User>, ApiError> {
         let reads = self.user_reads();
         let first = self.search_page(&connection.name, 0).await?;
         if first.total <= reads.search_up_to.min(USER_SEARCH_LIMIT - 1) {
-            return self.search_rest(&connection.name, first).await;
+            let mut users = self.search_rest(&connection.name, first).await?;
+            if let Some(keep) = keep {
+                users.retain(|user| keep(user));
+            }
+            return Ok(users);
         }
         tracing::debug!(
             connection = connection.name,
             total = first.total,
             "reading the connection through a users-export job"
         );
-        self.users_by_export(connection).await
+        // Without a filter every user is kept: make room for them all at once.
+        let expected = if keep.is_some() { 0 } else { first.total };
+        self.users_by_export(connection, expected, keep).await
     }
 
     /// One page of `identities.connection:"NAME"`, oldest first, with the total.
@@ -164,7 +188,13 @@ impl ManagementClient {
     }
 
     /// Starts a users-export job for `connection`, waits for it and downloads its file.
-    async fn users_by_export(&self, connection: &Connection) -> Result<Vec<User>, ApiError> {
+    /// `expected`: how many users search counted, to size the list once.
+    async fn users_by_export(
+        &self,
+        connection: &Connection,
+        expected: u64,
+        keep: Option<&(dyn Fn(&User) -> bool + Sync)>,
+    ) -> Result<Vec<User>, ApiError> {
         let request = UsersExportRequest {
             connection_id: connection.id.clone(),
             format: "json",
@@ -175,7 +205,8 @@ impl ManagementClient {
         };
         let job = self.start_users_export(&request).await?;
         let job = self.wait_for_export(&connection.name, job).await?;
-        self.download_export(&connection.name, job).await
+        self.download_export_sized(&connection.name, job, expected, keep)
+            .await
     }
 
     /// Polls the job until it is completed; fails when it fails, vanishes or takes too long.
@@ -239,12 +270,19 @@ impl ManagementClient {
         }
     }
 
-    /// Downloads and parses a completed export job's file, re-reading the job for a fresh link when
-    /// the download is refused (links expire after 60 s) or breaks off.
-    pub async fn download_export(
+    /// Downloads and parses a completed export job's file, re-reading the job for a fresh
+    /// link when the download is refused (links expire after 60 s) or breaks off.
+    pub async fn download_export(&self, connection: &str, job: Job) -> Result<Vec<User>, ApiError> {
+        self.download_export_sized(connection, job, 0, None).await
+    }
+
+    /// [`Self::download_export`], with room for `expected` users made once.
+    async fn download_export_sized(
         &self,
         connection: &str,
         mut job: Job,
+        expected: u64,
+        keep: Option<&(dyn Fn(&User) -> bool + Sync)>,
     ) -> Result<Vec<User>, ApiError> {
         let mut attempt = 1;
         loop {
@@ -255,7 +293,7 @@ impl ManagementClient {
                     connection: connection.to_string(),
                     detail: format!("the completed job {} has no download location", job.id),
                 })?;
-            match self.download_users(&location).await {
+            match self.download_users(&location, expected, keep).await {
                 Ok(users) => return Ok(users),
                 Err(Download::Fatal(detail)) => {
                     return Err(ApiError::ExportDownload {
@@ -284,7 +322,12 @@ impl ManagementClient {
 
     /// One download of an export file: no bearer token, https (or loopback), streamed
     /// through gzip into NDJSON lines.
-    async fn download_users(&self, location: &str) -> Result<Vec<User>, Download> {
+    async fn download_users(
+        &self,
+        location: &str,
+        expected: u64,
+        keep: Option<&(dyn Fn(&User) -> bool + Sync)>,
+    ) -> Result<Vec<User>, Download> {
         let url = Url::parse(location)
             .map_err(|e| Download::Fatal(format!("the download location is not a URL: {e}")))?;
         check_download_url(&url).map_err(Download::Fatal)?;
@@ -305,7 +348,14 @@ impl ManagementClient {
                 storage_error(&body)
             )));
         }
-        let mut decoder = GzDecoder::new(NdjsonUsers::default());
+        // A little room for users created since they were counted; never a huge guess.
+        let capacity =
+            usize::try_from(expected.saturating_add(expected / 50).min(20_000_000)).unwrap_or(0);
+        let mut decoder = GzDecoder::new(NdjsonUsers {
+            users: Vec::with_capacity(capacity),
+            keep,
+            ..NdjsonUsers::default()
+        });
         while let Some(chunk) = response
             .chunk()
             .await
@@ -368,23 +418,25 @@ fn storage_error(body: &str) -> String {
     }
 }
 
-/// Decompressed export bytes in, users out: one JSON object a line.
+/// Decompressed export bytes in, users out: one JSON object a line, kept when `keep` says.
 #[derive(Default)]
-struct NdjsonUsers {
+struct NdjsonUsers<'k> {
     users: Vec<User>,
+    keep: Option<&'k (dyn Fn(&User) -> bool + Sync)>,
     partial: Vec<u8>,
     line: u64,
     error: Option<String>,
 }
 
-impl NdjsonUsers {
+impl NdjsonUsers<'_> {
     fn take_line(&mut self, line: &[u8]) {
         self.line += 1;
         if self.error.is_some() || line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
         match serde_json::from_slice::<User>(line) {
-            Ok(user) => self.users.push(user),
+            Ok(user) if self.keep.is_none_or(|keep| keep(&user)) => self.users.push(user),
+            Ok(_) => {}
             Err(e) => {
                 self.error = Some(format!(
                     "line {} of the export file is not a user: {e}",
@@ -402,7 +454,7 @@ impl NdjsonUsers {
     }
 }
 
-impl Write for NdjsonUsers {
+impl Write for NdjsonUsers<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let mut rest = data;
         while let Some(newline) = rest.iter().position(|b| *b == b'\n') {
