@@ -31,6 +31,9 @@ pub struct BulkJob {
     /// Records to process (users exported or records in the import file).
     pub work: usize,
     pub kind: BulkKind,
+    /// Set when the job is to end `failed` with these `status_details` instead of
+    /// completing ([`super::Emulator::set_exports_fail`]).
+    pub failure: Option<String>,
 }
 
 pub enum BulkKind {
@@ -96,6 +99,8 @@ impl BulkJob {
             Phase::Processing { .. } => "processing",
             Phase::Completed => "completed",
         };
+        let failed = phase == Phase::Completed && self.failure.is_some();
+        let status = if failed { "failed" } else { status };
         let mut body = json!({"type": self.type_name(), "status": status});
         if let Some(id) = &self.connection_id {
             body["connection_id"] = json!(id);
@@ -117,7 +122,9 @@ impl BulkJob {
             body["percentage_done"] = json!(percentage_done);
             body["time_left_seconds"] = json!(time_left_seconds);
         }
-        if let Some(location) = location {
+        if let Some(details) = self.failure.as_ref().filter(|_| failed) {
+            body["status_details"] = json!(details);
+        } else if let Some(location) = location {
             body["location"] = json!(location);
         }
         body
@@ -158,6 +165,7 @@ mod tests {
 
     fn job(work: usize) -> BulkJob {
         BulkJob {
+            failure: None,
             id: "job_AAAAAAAAAAAAAAAA".into(),
             created: datetime!(2026-01-01 00:00 UTC),
             created_at: "2026-01-01T00:00:00.000Z".into(),

@@ -175,7 +175,12 @@ pub async fn create(
             .cloned()
             .collect();
         let id = world.new_job_id();
+        // UNCONFIRMED: Auth0 does not document why an export fails or what it says then.
+        let failure = world
+            .exports_fail
+            .then(|| "The export could not be completed (injected failure).".to_owned());
         let job = BulkJob {
+            failure,
             id: id.clone(),
             created: now,
             created_at,

@@ -238,6 +238,7 @@ pub async fn create(
         }
         let id = world.new_job_id();
         let job = BulkJob {
+            failure: None,
             id: id.clone(),
             created: now,
             created_at: created_at.clone(),

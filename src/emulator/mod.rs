@@ -194,6 +194,8 @@ struct World {
     action_builds: HashMap<String, actions::PendingBuild>,
     /// Builds started while this is on end `failed` ([`Emulator::set_action_builds_fail`]).
     action_builds_fail: bool,
+    /// Export jobs created while this is on end `failed` ([`Emulator::set_exports_fail`]).
+    exports_fail: bool,
     requests: Vec<RecordedRequest>,
     api_limiter: ApiLimiter,
     /// `/dbconnections/change_password` buckets per source IP and email.
@@ -356,6 +358,7 @@ impl Emulator {
             unread_jobs: HashSet::new(),
             action_builds: HashMap::new(),
             action_builds_fail: false,
+            exports_fail: false,
             requests: Vec::new(),
             api_limiter: ApiLimiter::new(rate_limit),
             password_reset_limits: HashMap::new(),
@@ -537,6 +540,12 @@ impl Emulator {
     /// Makes Action builds started from now on (by a create or PATCH) end `failed`
     /// instead of `built`, until turned off again. Builds already started keep their
     /// outcome.
+    /// Makes users-export jobs created from now on end `failed` (with `status_details`)
+    /// instead of completing, to see how clients cope.
+    pub fn set_exports_fail(&self, fail: bool) {
+        self.with_world(|world| world.exports_fail = fail);
+    }
+
     pub fn set_action_builds_fail(&self, fail: bool) {
         self.with_world(|world| world.action_builds_fail = fail);
     }

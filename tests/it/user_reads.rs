@@ -222,3 +222,24 @@ fn a_large_connection_is_planned_through_an_export_in_a_handful_of_requests() {
         "reading 5,000 users took {requests} Management API requests"
     );
 }
+
+#[tokio::test]
+async fn a_failed_export_job_is_a_clear_error() {
+    let tenant = TestTenant::start(tenant_with_users(700)).await;
+    tenant.emulator.set_exports_fail(true);
+    let error = reading(tenant.client(), 500)
+        .users_of_connection(&connection())
+        .await
+        .expect_err("the export failed");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("reading connection `bulk-db`: the users-export job job_")
+            && message.contains("failed: The export could not be completed"),
+        "{message}"
+    );
+    assert!(
+        error.hint().is_some_and(|h| h.contains("plan again")),
+        "{:?}",
+        error.hint()
+    );
+}
