@@ -167,6 +167,14 @@ impl Ledger {
         next
     }
 
+    /// The ledger without its intent (a send the tenant's logs show never went out).
+    pub fn without_pending(&self) -> Ledger {
+        Ledger {
+            pending: None,
+            ..self.clone()
+        }
+    }
+
     /// The ledger to write before sending: settled, plus the new intent.
     pub fn with_pending(&self, kind: SendKind, at: OffsetDateTime) -> Ledger {
         let mut next = self.settle_pending();

@@ -15,7 +15,7 @@ use crate::tenant::{
 };
 
 /// Every scope verifyctl may need; the tenant-file session's ephemeral client gets these.
-pub const REQUIRED_SCOPES: [&str; 9] = [
+pub const REQUIRED_SCOPES: [&str; 10] = [
     "read:users",
     "create:users",
     "update:users",
@@ -25,6 +25,7 @@ pub const REQUIRED_SCOPES: [&str; 9] = [
     "read:actions",
     "create:actions",
     "update:actions",
+    "read:logs",
 ];
 
 /// Where to find the tenant.

@@ -43,9 +43,16 @@ impl<'a> Executor<'a> {
                     onboarding_email,
                     connection_policy,
                     user_policy,
+                    confirm,
                 } => {
-                    self.run_create(user, onboarding_email, connection_policy, user_policy)
-                        .await
+                    self.run_create(
+                        user,
+                        onboarding_email,
+                        connection_policy,
+                        user_policy,
+                        *confirm,
+                    )
+                    .await
                 }
                 Operation::UpdateProfile { user_id, patch } => {
                     self.patch(user_id, patch, "updating the profile").await?;
@@ -64,16 +71,20 @@ impl<'a> Executor<'a> {
                     user_id,
                     request,
                     ledger,
+                    confirm,
                 } => {
-                    self.send_with_ledger(user_id, ledger, &Email::Verification(request.clone()))
+                    let email = Email::Verification(request.clone());
+                    self.send_with_ledger(user_id, ledger, &email, *confirm)
                         .await
                 }
                 Operation::SendPasswordReset {
                     user_id,
                     request,
                     ledger,
+                    confirm,
                 } => {
-                    self.send_with_ledger(user_id, ledger, &Email::PasswordReset(request.clone()))
+                    let email = Email::PasswordReset(request.clone());
+                    self.send_with_ledger(user_id, ledger, &email, *confirm)
                         .await
                 }
                 Operation::SetSignup {
@@ -124,6 +135,7 @@ impl<'a> Executor<'a> {
         onboarding_email: &CreateEmail,
         connection_policy: &ConnectionContext,
         user_policy: &ListedUser,
+        confirm: bool,
     ) -> Result<String, Failure> {
         let now = self.clock.now();
         let intent = match onboarding_email {
@@ -203,7 +215,14 @@ impl<'a> Executor<'a> {
         if let (Some(email), Some(intent)) = (follow_up, &intent) {
             // The create call stored the intent; send, then confirm.
             let sent = self
-                .send_after_intent(&created.user_id, &Ledger::default(), intent, &email, now)
+                .send_after_intent(
+                    &created.user_id,
+                    &Ledger::default(),
+                    intent,
+                    &email,
+                    now,
+                    confirm,
+                )
                 .await
                 .map_err(|failure| Failure {
                     message: format!("created {}, but {}", created.user_id, failure.message),
@@ -264,6 +283,7 @@ impl<'a> Executor<'a> {
         user_id: &str,
         ledger: &Ledger,
         email: &Email,
+        confirm: bool,
     ) -> Result<String, Failure> {
         let now = self.clock.now();
         let intent = ledger.with_pending(email.kind(), now);
@@ -273,12 +293,14 @@ impl<'a> Executor<'a> {
                 message: format!("nothing was sent: {}", f.message),
                 hint: f.hint,
             })?;
-        self.send_after_intent(user_id, ledger, &intent, email, now)
+        self.send_after_intent(user_id, ledger, &intent, email, now, confirm)
             .await
     }
 
-    /// Sends the email whose intent is already stored, then confirms it in the ledger (or
-    /// rolls back to `before` when Auth0 definitely refused).
+    /// Sends the email whose intent is already stored. With `confirm` (the tenant's logs
+    /// cannot be read), the send is then confirmed in the ledger; otherwise the intent stays,
+    /// and the next plan confirms it from the logs (the `svr`/`scpr` event) at no write. When
+    /// Auth0 definitely refused, the ledger is rolled back to `before`.
     async fn send_after_intent(
         &self,
         user_id: &str,
@@ -286,6 +308,7 @@ impl<'a> Executor<'a> {
         intent: &Ledger,
         email: &Email,
         at: time::OffsetDateTime,
+        confirm: bool,
     ) -> Result<String, Failure> {
         let kind = email.kind();
         let sent = match email {
@@ -306,6 +329,9 @@ impl<'a> Executor<'a> {
                     Some(id) => format!("{} requested (job {id})", kind.describe()),
                     None => format!("{} requested", kind.describe()),
                 };
+                if !confirm {
+                    return Ok(what);
+                }
                 self.write_ledger(
                     user_id,
                     &intent.confirm_send(kind, at, job_id),

@@ -38,7 +38,7 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     let mut session = open_session(&args.tenant, &clock).await?;
     session.track_changes();
     let planned = if let Some(saved) = saved {
-        saved_plan(&session, &desired, saved).await
+        saved_plan(&session, &desired, saved, &clock).await
     } else {
         let scope = Scope::new(&args.target.connections, &args.target.users);
         make_plan(&session, &desired, &scope, &clock)
@@ -112,6 +112,7 @@ async fn saved_plan(
     session: &TenantSession,
     desired: &DesiredState,
     saved: SavedPlan,
+    clock: &Clock,
 ) -> Result<(Plan, PlanContext), CliError> {
     if session.label() != saved.context.tenant {
         return Err(refuse(
@@ -125,7 +126,7 @@ async fn saved_plan(
     }
     let scope = saved.plan.scope.clone().unwrap_or_default();
     let targets = saved.target_user_ids();
-    let (_, live, requests) = read_tenant(session, desired, &scope, &targets).await?;
+    let (_, live, requests) = read_tenant(session, desired, &scope, &targets, clock.now()).await?;
     let changes = saved.live_changes(&live);
     if !changes.is_empty() {
         return Err(refuse("the tenant changed since it was made", &changes));

@@ -147,12 +147,13 @@ pub(super) async fn read_tenant(
     desired: &DesiredState,
     scope: &Scope,
     keep_ids: &std::collections::HashSet<String>,
+    now: time::OffsetDateTime,
 ) -> Result<(DesiredState, LiveState, u64), CliError> {
     let before = session.client().stats().total();
     let restricted = scope.restrict(desired).map_err(|message| {
         CliError::new(message, Some("name connections the policies define".into()))
     })?;
-    let live = read_live_state_keeping(session.client(), &restricted, scope, keep_ids).await?;
+    let live = read_live_state_keeping(session.client(), &restricted, scope, keep_ids, now).await?;
     let requests = session.client().stats().total() - before;
     Ok((restricted, live, requests))
 }
@@ -164,8 +165,14 @@ pub(super) async fn make_plan(
     scope: &Scope,
     clock: &Clock,
 ) -> Result<(Plan, PlanContext, LiveState), CliError> {
-    let (restricted, live, requests) =
-        read_tenant(session, desired, scope, &std::collections::HashSet::new()).await?;
+    let (restricted, live, requests) = read_tenant(
+        session,
+        desired,
+        scope,
+        &std::collections::HashSet::new(),
+        clock.now(),
+    )
+    .await?;
     let mut plan = build_plan_in(&restricted, &live, scope, clock.now())
         .map_err(|errors| plan_errors(&errors))?;
     warn_about_missing_action_secrets(&mut plan);

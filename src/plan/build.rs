@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::users::{password_min_length, plan_users};
+use super::users::{Run, password_min_length, plan_users};
 use super::warnings::WarningSink;
 use super::{Plan, PlanError, login, signup, sort_actions};
 use crate::auth0::StrategyKind;
@@ -39,6 +39,10 @@ pub fn build_plan_in(
     let resolved = resolve(desired, live)?;
     let mut actions = Vec::new();
     let mut warnings = WarningSink::default();
+    let run = Run {
+        now,
+        sends: &live.sends,
+    };
     for context in &resolved.connections {
         let spec = &desired.connections[&context.name];
         let connection = &live.connections[&context.name];
@@ -46,7 +50,7 @@ pub fn build_plan_in(
             signup::plan_signup(spec, connection, &mut actions, &mut warnings);
         }
         if let Some(users) = live.users.get(&context.name) {
-            plan_users(context, desired, users, now, &mut actions, &mut warnings);
+            plan_users(context, desired, users, &run, &mut actions, &mut warnings);
         }
         // No users read: an `off` connection with nothing listed; nothing can change.
     }

@@ -108,8 +108,14 @@ pub enum WarningKind {
     ProviderControlsProfile,
     /// The connection's users have no email address to verify.
     NoEmail,
-    /// A previous apply stopped between recording and confirming a send.
+    /// A previous apply stopped between recording and confirming a send, and the logs
+    /// cannot tell whether it went out.
     InterruptedSend,
+    /// Sends started in the last minutes are not in the tenant's logs yet; the next plan
+    /// checks them again.
+    SendNotLoggedYet,
+    /// Sends the logs show never went out, and that the policy does not send again now.
+    SendNeverWentOut,
     /// `app_metadata.verifyctl` exists but cannot be read; nothing is sent to these users.
     UnreadableLedger,
     /// Blocked users are not emailed.

@@ -24,22 +24,31 @@ pub enum Operation {
         /// The policy, for re-planning if the user turns out to exist (409).
         connection_policy: Box<ConnectionContext>,
         user_policy: Box<ListedUser>,
+        /// Confirm a follow-up email in the ledger (only when logs cannot be read).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirm: bool,
     },
     /// `PATCH /api/v2/users/{id}` with profile fields only.
     UpdateProfile { user_id: String, patch: UserPatch },
     /// `PATCH /api/v2/users/{id}` `{"email_verified": true}`.
     MarkEmailVerified { user_id: String },
-    /// Ledger intent, `POST /api/v2/jobs/verification-email`, ledger confirmation.
+    /// Ledger intent, `POST /api/v2/jobs/verification-email` (and a ledger confirmation
+    /// when the tenant's logs cannot confirm the send).
     SendVerificationEmail {
         user_id: String,
         request: VerificationEmailRequest,
         ledger: Ledger,
+        /// Confirm the send in the ledger after it (only when logs cannot be read).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirm: bool,
     },
-    /// Ledger intent, `POST /dbconnections/change_password`, ledger confirmation.
+    /// Ledger intent, `POST /dbconnections/change_password` (and a confirmation as above).
     SendPasswordReset {
         user_id: String,
         request: ChangePasswordRequest,
         ledger: Ledger,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirm: bool,
     },
     /// `PATCH /api/v2/users/{id}` folding an unconfirmed send into the ledger.
     RecordInterruptedSend { user_id: String, ledger: Ledger },
@@ -175,17 +184,37 @@ impl Operation {
         const RESET: &str = "POST /dbconnections/change_password";
         match self {
             Operation::CreateUser {
-                onboarding_email, ..
-            } => match onboarding_email {
-                CreateEmail::None | CreateEmail::VerificationWithCreate => vec![CREATE],
-                CreateEmail::VerificationJob { .. } => vec![CREATE, JOB, PATCH],
-                CreateEmail::PasswordReset { .. } => vec![CREATE, RESET, PATCH],
-            },
+                onboarding_email,
+                confirm,
+                ..
+            } => {
+                let mut calls = match onboarding_email {
+                    CreateEmail::None | CreateEmail::VerificationWithCreate => return vec![CREATE],
+                    CreateEmail::VerificationJob { .. } => vec![CREATE, JOB],
+                    CreateEmail::PasswordReset { .. } => vec![CREATE, RESET],
+                };
+                if *confirm {
+                    calls.push(PATCH);
+                }
+                calls
+            }
             Operation::UpdateProfile { .. }
             | Operation::MarkEmailVerified { .. }
             | Operation::RecordInterruptedSend { .. } => vec![PATCH],
-            Operation::SendVerificationEmail { .. } => vec![PATCH, JOB, PATCH],
-            Operation::SendPasswordReset { .. } => vec![PATCH, RESET, PATCH],
+            Operation::SendVerificationEmail { confirm, .. } => {
+                if *confirm {
+                    vec![PATCH, JOB, PATCH]
+                } else {
+                    vec![PATCH, JOB]
+                }
+            }
+            Operation::SendPasswordReset { confirm, .. } => {
+                if *confirm {
+                    vec![PATCH, RESET, PATCH]
+                } else {
+                    vec![PATCH, RESET]
+                }
+            }
             Operation::SetSignup { .. } => {
                 vec![
                     "GET /api/v2/connections/{id}",

@@ -10,7 +10,7 @@ use time::macros::datetime;
 use super::*;
 use crate::policy::{PolicySource, load_sources};
 use crate::tenant::types::{Client, Connection, User};
-use crate::tenant::{LiveLogin, LiveState};
+use crate::tenant::{LiveLogin, LiveState, SendEvidence};
 
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
 
@@ -60,6 +60,9 @@ fn live(connections: &[Connection], users: Vec<(&str, Vec<User>)>) -> LiveState 
         login: LiveLogin::Read {
             action: None,
             bindings: Vec::new(),
+        },
+        sends: SendEvidence::Unreadable {
+            reason: "hand-built live state".into(),
         },
     }
 }

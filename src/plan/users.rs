@@ -22,6 +22,7 @@ use crate::tenant::types::{
     ChangePasswordRequest, Connection, JobIdentity, Profile, User, UserPatch,
     VerificationEmailRequest,
 };
+use crate::tenant::{CHECK_WINDOW, LOG_LAG, SendEvidence};
 
 /// Plans one user that exists, under a policy carried in a create action. `apply` uses it
 /// when a create answers 409: the user is looked up and brought to the policy from there.
@@ -33,11 +34,16 @@ pub fn replan_existing_user(
 ) -> (Vec<Action>, Vec<Warning>) {
     let mut actions = Vec::new();
     let mut warnings = WarningSink::default();
+    // No log evidence here: an intent on this user counts as sent, and sends are confirmed.
+    let run = Run {
+        now,
+        sends: &SendEvidence::NotRead,
+    };
     existing_user(
         connection,
         Some(listed),
         user,
-        now,
+        &run,
         &mut actions,
         &mut warnings,
     );
@@ -48,7 +54,7 @@ pub(super) fn plan_users(
     context: &ConnectionContext,
     desired: &DesiredState,
     users: &[User],
-    now: OffsetDateTime,
+    run: &Run<'_>,
     actions: &mut Vec<Action>,
     warnings: &mut WarningSink,
 ) {
@@ -81,15 +87,29 @@ pub(super) fn plan_users(
         match by_email.get(spec.email.as_str()) {
             Some(user) => {
                 listed_ids.insert(user.user_id.as_str());
-                existing_user(context, Some(&spec.policy), user, now, actions, warnings);
+                existing_user(context, Some(&spec.policy), user, run, actions, warnings);
             }
-            None => create_user(context, spec, actions, warnings),
+            None => create_user(context, spec, run, actions, warnings),
         }
     }
     for user in primary {
         if !listed_ids.contains(user.user_id.as_str()) {
-            existing_user(context, None, user, now, actions, warnings);
+            existing_user(context, None, user, run, actions, warnings);
         }
+    }
+}
+
+/// What a planning run knows beyond the policy and the user: the time, and what the
+/// tenant's logs say about the emails verifyctl started.
+pub(super) struct Run<'a> {
+    pub now: OffsetDateTime,
+    pub sends: &'a SendEvidence,
+}
+
+impl Run<'_> {
+    /// Whether apply must confirm each send in the ledger (the logs cannot confirm it).
+    fn confirm_sends(&self) -> bool {
+        !self.sends.readable()
     }
 }
 
@@ -136,6 +156,7 @@ pub(super) fn password_min_length(connection: &Connection) -> Option<u32> {
 fn create_user(
     context: &ConnectionContext,
     spec: &UserSpec,
+    run: &Run<'_>,
     actions: &mut Vec<Action>,
     warnings: &mut WarningSink,
 ) {
@@ -232,6 +253,7 @@ fn create_user(
             onboarding_email,
             connection_policy: Box::new(context.clone()),
             user_policy: Box::new(listed.clone()),
+            confirm: run.confirm_sends(),
         },
     });
 }
@@ -303,7 +325,7 @@ fn existing_user(
     context: &ConnectionContext,
     listed: Option<&ListedUser>,
     user: &User,
-    now: OffsetDateTime,
+    run: &Run<'_>,
     actions: &mut Vec<Action>,
     warnings: &mut WarningSink,
 ) {
@@ -319,7 +341,23 @@ fn existing_user(
         verification_settable: context.kind().can_set_email_verified(),
         sends_allowed: !matches!(ledger_read, LedgerRead::Unreadable(_)),
     };
-    let ledger = ledger_read.ledger().cloned().unwrap_or_default();
+    let read_ledger = ledger_read.ledger().cloned().unwrap_or_default();
+    let pending = read_ledger
+        .pending
+        .as_ref()
+        .map(|p| (p.clone(), pending_state(p, &user.user_id, run)));
+    // An intent the logs show never went out is not a send: plan from the ledger without it.
+    let (ledger, note) = match &pending {
+        Some((p, PendingState::NeverSent)) => (
+            read_ledger.without_pending(),
+            Some(format!(
+                "the tenant's logs show that the {} verifyctl started at {} never went out",
+                p.kind.describe(),
+                p.started_at
+            )),
+        ),
+        _ => (read_ledger, None),
+    };
     let mode = listed.map_or(context.mode, |spec| spec.mode);
     let onboarding = listed.map(|spec| spec.onboarding);
     let before = actions.len();
@@ -328,6 +366,14 @@ fn existing_user(
         profile_update(context, spec, user, &target, actions, warnings);
     }
 
+    let sends = Sends {
+        context,
+        user,
+        target: &target,
+        ledger: &ledger,
+        run,
+        note: note.as_deref(),
+    };
     let step = verification_rule(mode, onboarding, facts);
     match step {
         VerificationStep::Nothing => {}
@@ -345,14 +391,14 @@ fn existing_user(
             ));
         }
         VerificationStep::SendVerificationEmail => {
-            verification_send(context, user, &target, &ledger, now, actions);
+            sends.verification_email(actions);
         }
     }
 
     if onboarding == Some(Onboarding::PasswordReset) && facts.sends_allowed {
         if context.kind() == StrategyKind::Database {
             let marked = step == VerificationStep::MarkVerified;
-            password_reset_onboarding(context, user, &target, &ledger, mode, marked, actions);
+            sends.password_reset_onboarding(mode, marked, actions);
         } else {
             warnings.user(
                 context,
@@ -368,11 +414,74 @@ fn existing_user(
             ActionKind::SendVerificationEmail | ActionKind::SendPasswordReset
         )
     });
-    if let Some(pending) = &ledger.pending {
-        warnings.user(context, WarningKind::InterruptedSend, user_label(user));
-        if !planned_send {
-            actions.push(record_interrupted_send(&target, user, &ledger, pending));
+    match &pending {
+        Some((pending, PendingState::Unchecked)) => {
+            warnings.user(context, WarningKind::InterruptedSend, user_label(user));
+            if !planned_send {
+                actions.push(record_interrupted_send(&target, user, &ledger, pending));
+            }
         }
+        Some((_, PendingState::NotLoggedYet)) => {
+            warnings.user(context, WarningKind::SendNotLoggedYet, user_label(user));
+        }
+        Some((_, PendingState::NeverSent)) if !planned_send => {
+            warnings.user(context, WarningKind::SendNeverWentOut, user_label(user));
+        }
+        _ => {}
+    }
+}
+
+/// What became of a send verifyctl started (the intent in the ledger), by the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PendingState {
+    /// It went out, or is too old to check (counted as sent).
+    Sent,
+    /// Younger than the logs' lag and not in them yet: counted as sent until a later plan
+    /// can tell.
+    NotLoggedYet,
+    /// The logs reach back to it and show no such email: it never went out.
+    NeverSent,
+    /// The logs cannot be read: an interrupted send may or may not have gone out.
+    Unchecked,
+}
+
+pub(super) fn pending_state(
+    pending: &crate::ledger::PendingSend,
+    user_id: &str,
+    run: &Run<'_>,
+) -> PendingState {
+    let Ok(started) = parse_timestamp(&pending.started_at) else {
+        return PendingState::Sent;
+    };
+    if run.now - started > CHECK_WINDOW {
+        return PendingState::Sent;
+    }
+    let (reach, sent) = match run.sends {
+        SendEvidence::NotRead => return PendingState::Sent,
+        SendEvidence::Unreadable { .. } => return PendingState::Unchecked,
+        SendEvidence::Read { reach, sent } => (reach, sent),
+    };
+    let skew = time::Duration::minutes(1);
+    let logged = sent.get(user_id).is_some_and(|sends| {
+        sends.iter().any(|s| {
+            s.kind == pending.kind && parse_timestamp(&s.date).is_ok_and(|at| at + skew >= started)
+        })
+    });
+    if logged {
+        return PendingState::Sent;
+    }
+    if run.now - started < LOG_LAG {
+        return PendingState::NotLoggedYet;
+    }
+    // Logs whose oldest event is younger than the intent (retention passed it) cannot say
+    // it did not happen; logs with no event at all would hold the send if it had happened.
+    let reaches_back = reach
+        .as_deref()
+        .is_none_or(|oldest| parse_timestamp(oldest).is_ok_and(|oldest| oldest <= started));
+    if reaches_back {
+        PendingState::NeverSent
+    } else {
+        PendingState::Sent
     }
 }
 
@@ -416,17 +525,53 @@ fn mark_verified(target: &Target, user: &User, reason: String) -> Action {
     }
 }
 
+/// The emails one existing user may be sent, with what deciding them needs.
+struct Sends<'a> {
+    context: &'a ConnectionContext,
+    user: &'a User,
+    target: &'a Target,
+    /// The ledger to plan from (an intent the logs refuted already dropped).
+    ledger: &'a Ledger,
+    run: &'a Run<'a>,
+    /// Said first in the reason (why an earlier intent is sent again).
+    note: Option<&'a str>,
+}
+
+impl Sends<'_> {
+    fn verification_email(&self, actions: &mut Vec<Action>) {
+        let Sends {
+            context,
+            user,
+            target,
+            ledger,
+            run,
+            note,
+        } = *self;
+        verification_send(context, user, target, ledger, run, note, actions);
+    }
+
+    fn password_reset_onboarding(
+        &self,
+        mode: VerificationMode,
+        already_marked: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        password_reset_onboarding(self, mode, already_marked, actions);
+    }
+}
+
 fn verification_send(
     context: &ConnectionContext,
     user: &User,
     target: &Target,
     ledger: &Ledger,
-    now: OffsetDateTime,
+    run: &Run<'_>,
+    note: Option<&str>,
     actions: &mut Vec<Action>,
 ) {
     let record = ledger.effective(SendKind::VerificationEmail);
     let resend = context.resend;
-    let reason = match resend_decision(record.as_ref(), resend, now) {
+    let reason = match resend_decision(record.as_ref(), resend, run.now) {
         ResendDecision::First => format!(
             "unverified in required connection `{}`; verifyctl has not sent a verification email yet",
             context.name
@@ -437,6 +582,10 @@ fn verification_send(
             format_duration(resend.after)
         ),
         ResendDecision::Wait { .. } | ResendDecision::Exhausted { .. } => return,
+    };
+    let reason = match note {
+        Some(note) => format!("{note}; {reason}"),
+        None => reason,
     };
     let identity = user.identity_in(&context.name).map(|identity| JobIdentity {
         user_id: identity.user_id_string(),
@@ -459,6 +608,7 @@ fn verification_send(
                 identity,
             },
             ledger: ledger.clone(),
+            confirm: run.confirm_sends(),
         },
     });
 }
@@ -466,23 +616,32 @@ fn verification_send(
 /// Onboarding by password reset: one reset email to a user who never logged in; once they
 /// have logged in after it, their mailbox is proven and the address is marked verified.
 fn password_reset_onboarding(
-    context: &ConnectionContext,
-    user: &User,
-    target: &Target,
-    ledger: &Ledger,
+    sends: &Sends<'_>,
     mode: VerificationMode,
     already_marked: bool,
     actions: &mut Vec<Action>,
 ) {
+    let Sends {
+        context,
+        user,
+        target,
+        ledger,
+        run,
+        note,
+    } = *sends;
     let verified = user.is_verified();
     let logins = user.logins_count.unwrap_or(0);
     let Some(email) = &user.email else { return };
     match ledger.effective(SendKind::PasswordReset) {
         None => {
             if !verified && logins == 0 && user.blocked != Some(true) {
+                let reason = "onboarding password-reset: the user has never logged in and verifyctl has not sent a password-reset email yet";
                 actions.push(Action {
                     target: target.clone(),
-                    reason: "onboarding password-reset: the user has never logged in and verifyctl has not sent a password-reset email yet".into(),
+                    reason: match note {
+                        Some(note) => format!("{note}; {reason}"),
+                        None => reason.to_string(),
+                    },
                     changes: vec![change(
                         "app_metadata.verifyctl.password_reset.count",
                         Some(Value::from(0)),
@@ -496,6 +655,7 @@ fn password_reset_onboarding(
                             client_id: context.client_id.clone(),
                         },
                         ledger: ledger.clone(),
+                        confirm: run.confirm_sends(),
                     },
                 });
             }

@@ -90,6 +90,12 @@ fn user_warning(kind: WarningKind, connection: &str, strategy: &str, count: usiz
         WarningKind::InterruptedSend => format!(
             "{users} of `{connection}` {have} an email that an interrupted apply started sending; it may have been delivered and is counted as sent"
         ),
+        WarningKind::SendNotLoggedYet => format!(
+            "{users} of `{connection}` {have} an email verifyctl started minutes ago that the tenant's logs do not show yet; it counts as sent, and the next plan checks again"
+        ),
+        WarningKind::SendNeverWentOut => format!(
+            "{users} of `{connection}` {have} an email verifyctl started that the tenant's logs show never went out, and the policy sends none now"
+        ),
         WarningKind::UnreadableLedger => format!(
             "{users} of `{connection}` {have} an app_metadata.verifyctl value verifyctl cannot read; nothing is sent to them until it is fixed or removed"
         ),

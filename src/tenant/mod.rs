@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+mod logs;
 pub mod pacing;
 mod retry;
 pub mod types;
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 
 pub use client::{CallStats, Credentials, ManagementClient, TenantTarget};
 pub use error::ApiError;
+pub use logs::{CHECK_WINDOW, LOG_LAG, LoggedSend, SendEvidence};
 pub use pacing::PacingConfig;
 pub use types::{Action, Binding, Client, Connection, User};
 pub use users::{
@@ -32,6 +34,8 @@ pub struct LiveState {
     pub users: BTreeMap<String, Vec<User>>,
     /// The login Action's state in the tenant.
     pub login: LiveLogin,
+    /// What the tenant's logs say about the emails verifyctl started recently.
+    pub sends: SendEvidence,
 }
 
 /// verifyctl's post-login Action as the tenant has it.
@@ -77,16 +81,19 @@ pub async fn read_live_state_in(
     desired: &DesiredState,
     scope: &Scope,
 ) -> Result<LiveState, ApiError> {
-    read_live_state_keeping(client, desired, scope, &HashSet::new()).await
+    let now = time::OffsetDateTime::now_utc();
+    read_live_state_keeping(client, desired, scope, &HashSet::new(), now).await
 }
 
 /// [`read_live_state_in`] that also keeps the users with these ids whatever their state
-/// (a saved plan's targets, which must be seen to tell whether they moved).
+/// (a saved plan's targets, which must be seen to tell whether they moved), at `now` (which
+/// decides whose recent send intents are looked up in the logs).
 pub async fn read_live_state_keeping(
     client: &ManagementClient,
     desired: &DesiredState,
     scope: &Scope,
     keep_ids: &HashSet<String>,
+    now: time::OffsetDateTime,
 ) -> Result<LiveState, ApiError> {
     let connections: BTreeMap<String, Connection> = client
         .list_connections()
@@ -129,11 +136,17 @@ pub async fn read_live_state_keeping(
         };
         users.insert(name.clone(), list);
     }
+    let sends = if users.is_empty() {
+        SendEvidence::NotRead
+    } else {
+        client.send_evidence(users.values().flatten(), now).await
+    };
     Ok(LiveState {
         connections,
         clients,
         users,
         login,
+        sends,
     })
 }
 

@@ -13,7 +13,7 @@ use verifyctl::plan::{Plan, build_plan};
 use verifyctl::policy::{self, DesiredState};
 use verifyctl::secret::Secret;
 use verifyctl::session::REQUIRED_SCOPES;
-use verifyctl::tenant::{Credentials, LiveState, ManagementClient, TenantTarget, read_live_state};
+use verifyctl::tenant::{Credentials, LiveState, ManagementClient, TenantTarget};
 
 /// "Now" in every test: the emulator's clock and the plan's.
 pub const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
@@ -80,10 +80,18 @@ impl TestTenant {
         .with_backoff_base(std::time::Duration::from_millis(5))
     }
 
+    /// The live state at the test clock's "now" (which decides whose recent send intents
+    /// are checked against the tenant's logs).
     pub async fn live(&self, desired: &DesiredState) -> LiveState {
-        read_live_state(&self.client(), desired)
-            .await
-            .expect("live state reads")
+        verifyctl::tenant::read_live_state_keeping(
+            &self.client(),
+            desired,
+            &verifyctl::policy::Scope::default(),
+            &std::collections::HashSet::new(),
+            self.clock.now(),
+        )
+        .await
+        .expect("live state reads")
     }
 
     pub async fn plan(&self, desired: &DesiredState) -> Plan {
