@@ -13,6 +13,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::collections::HashMap;
+
+use super::imports::{ImportOutcome, Prepared};
 use super::{Failure, settings};
 use crate::clock::Clock;
 use crate::ledger::{LEDGER_KEY, Ledger, SendKind};
@@ -32,6 +35,37 @@ type Step<'a> = Pin<Box<dyn Future<Output = Result<String, Failure>> + Send + 'a
 pub(super) struct Executor<'a> {
     pub client: &'a ManagementClient,
     pub clock: &'a Clock,
+    /// What the import phase did, by target key (imported users only).
+    pub imports: &'a HashMap<String, Prepared>,
+}
+
+/// A created user's first email, with what sending it needs.
+struct Onboarding<'a> {
+    user_id: &'a str,
+    identity: Option<JobIdentity>,
+    new_user: &'a NewUser,
+    email: &'a CreateEmail,
+    /// The ledger the create or import stored.
+    intent: Option<&'a Ledger>,
+    at: time::OffsetDateTime,
+    confirm: bool,
+}
+
+/// The ledger a new user is created with: the send its onboarding email starts (or, when
+/// Auth0 sends it with the create itself, the send done).
+pub(super) fn onboarding_intent(email: &CreateEmail, now: time::OffsetDateTime) -> Option<Ledger> {
+    match email {
+        CreateEmail::None => None,
+        CreateEmail::VerificationWithCreate => {
+            Some(Ledger::default().with_send(SendKind::VerificationEmail, now, None))
+        }
+        CreateEmail::VerificationJob { .. } => {
+            Some(Ledger::default().with_pending(SendKind::VerificationEmail, now))
+        }
+        CreateEmail::PasswordReset { .. } => {
+            Some(Ledger::default().with_pending(SendKind::PasswordReset, now))
+        }
+    }
 }
 
 impl<'a> Executor<'a> {
@@ -46,6 +80,24 @@ impl<'a> Executor<'a> {
                     confirm,
                 } => {
                     self.run_create(
+                        user,
+                        onboarding_email,
+                        connection_policy,
+                        user_policy,
+                        *confirm,
+                    )
+                    .await
+                }
+                Operation::ImportUser {
+                    user,
+                    onboarding_email,
+                    connection_policy,
+                    user_policy,
+                    confirm,
+                    ..
+                } => {
+                    self.run_import(
+                        &action.target.key(),
                         user,
                         onboarding_email,
                         connection_policy,
@@ -138,21 +190,10 @@ impl<'a> Executor<'a> {
         confirm: bool,
     ) -> Result<String, Failure> {
         let now = self.clock.now();
-        let intent = match onboarding_email {
-            CreateEmail::None => None,
-            CreateEmail::VerificationWithCreate => {
-                Some(Ledger::default().with_send(SendKind::VerificationEmail, now, None))
-            }
-            CreateEmail::VerificationJob { .. } => {
-                Some(Ledger::default().with_pending(SendKind::VerificationEmail, now))
-            }
-            CreateEmail::PasswordReset { .. } => {
-                Some(Ledger::default().with_pending(SendKind::PasswordReset, now))
-            }
-        };
+        let intent = onboarding_intent(onboarding_email, now);
         let request = create_request(new_user, intent.as_ref())?;
         let mut attempts = 0;
-        let (created, mut detail) = loop {
+        let (created, detail) = loop {
             attempts += 1;
             match self.client.create_user(&request).await {
                 Ok(user) => {
@@ -186,7 +227,129 @@ impl<'a> Executor<'a> {
                 Err(error) => return Err(Failure::api("creating the user", &error)),
             }
         };
-        let follow_up = match onboarding_email {
+        let identity = created
+            .identity_in(&new_user.connection)
+            .map(|identity| JobIdentity {
+                user_id: identity.user_id_string(),
+                provider: identity.provider.clone(),
+            });
+        let onboarding = Onboarding {
+            user_id: &created.user_id,
+            identity,
+            new_user,
+            email: onboarding_email,
+            intent: intent.as_ref(),
+            at: now,
+            confirm,
+        };
+        self.onboard(&onboarding, detail).await
+    }
+
+    /// For an imported user whose chain is cut by an interruption: the import already
+    /// created it, so the outcome says so (its first email is left to the next run, which
+    /// finds the intent the logs do not show and sends it).
+    pub fn imported_before_interruption(&self, action: &Action) -> Option<super::ActionOutcome> {
+        let Operation::ImportUser { .. } = &action.operation else {
+            return None;
+        };
+        let prepared = self.imports.get(&action.target.key())?;
+        let ImportOutcome::Inserted { job_id } = &prepared.outcome else {
+            return None;
+        };
+        Some(super::ActionOutcome {
+            kind: action.kind(),
+            target: action.target.clone(),
+            status: super::OutcomeStatus::Succeeded,
+            detail: format!(
+                "created {} by import job {job_id}; the run was interrupted before its first email, which the next run sends",
+                prepared.user_id()
+            ),
+            hint: None,
+        })
+    }
+
+    /// An imported user: what its import did, then its first email.
+    async fn run_import(
+        &self,
+        target_key: &str,
+        new_user: &NewUser,
+        onboarding_email: &CreateEmail,
+        connection_policy: &ConnectionContext,
+        user_policy: &ListedUser,
+        confirm: bool,
+    ) -> Result<String, Failure> {
+        let Some(prepared) = self.imports.get(target_key) else {
+            return Err(Failure::new(
+                "the user was not part of any import file (the run was interrupted first)",
+            ));
+        };
+        let (user_id, identity, detail) = match &prepared.outcome {
+            ImportOutcome::Inserted { job_id } => (
+                prepared.user_id(),
+                Some(JobIdentity {
+                    user_id: prepared.key.clone(),
+                    provider: "auth0".into(),
+                }),
+                format!("created {} by import job {job_id}", prepared.user_id()),
+            ),
+            ImportOutcome::Refused { code, message } if code != "DUPLICATED_USER" => {
+                return Err(Failure {
+                    message: format!("the import refused the user: {code}: {message}"),
+                    hint: Some("fix the user's entry in the policy and apply again".into()),
+                });
+            }
+            refused_or_unknown => match self.find_user(new_user).await? {
+                // An earlier run's import of this very record: carry on from it.
+                Some(user) if carries_intent(&user, prepared.intent.as_ref()) => {
+                    let identity =
+                        user.identity_in(&new_user.connection)
+                            .map(|identity| JobIdentity {
+                                user_id: identity.user_id_string(),
+                                provider: identity.provider.clone(),
+                            });
+                    let detail =
+                        format!("created {} by import (found it afterwards)", user.user_id);
+                    (user.user_id, identity, detail)
+                }
+                Some(user) => {
+                    return self
+                        .bring_existing_to_policy(user, connection_policy, user_policy)
+                        .await;
+                }
+                None => {
+                    let why = match refused_or_unknown {
+                        ImportOutcome::Unknown { message }
+                        | ImportOutcome::Refused { message, .. } => message.clone(),
+                        ImportOutcome::Inserted { .. } => String::new(),
+                    };
+                    return Err(Failure {
+                        message: format!("the user was not imported: {why}"),
+                        hint: Some("apply again: the user is created then".into()),
+                    });
+                }
+            },
+        };
+        let onboarding = Onboarding {
+            user_id: &user_id,
+            identity,
+            new_user,
+            email: onboarding_email,
+            intent: prepared.intent.as_ref(),
+            at: prepared.at,
+            confirm,
+        };
+        self.onboard(&onboarding, detail).await
+    }
+
+    /// The first email of a user just created (whose create or import stored the intent):
+    /// send it, then confirm it when the logs cannot.
+    async fn onboard(
+        &self,
+        onboarding: &Onboarding<'_>,
+        mut detail: String,
+    ) -> Result<String, Failure> {
+        let user_id = onboarding.user_id;
+        let follow_up = match onboarding.email {
             CreateEmail::None => None,
             CreateEmail::VerificationWithCreate => {
                 detail.push_str("; Auth0 sends the verification email");
@@ -194,38 +357,32 @@ impl<'a> Executor<'a> {
             }
             CreateEmail::VerificationJob { client_id } => {
                 Some(Email::Verification(VerificationEmailRequest {
-                    user_id: created.user_id.clone(),
+                    user_id: user_id.to_string(),
                     client_id: client_id.clone(),
-                    identity: created.identity_in(&new_user.connection).map(|identity| {
-                        JobIdentity {
-                            user_id: identity.user_id_string(),
-                            provider: identity.provider.clone(),
-                        }
-                    }),
+                    identity: onboarding.identity.clone(),
                 }))
             }
             CreateEmail::PasswordReset { client_id } => {
                 Some(Email::PasswordReset(ChangePasswordRequest {
-                    email: new_user.email.clone(),
-                    connection: new_user.connection.clone(),
+                    email: onboarding.new_user.email.clone(),
+                    connection: onboarding.new_user.connection.clone(),
                     client_id: client_id.clone(),
                 }))
             }
         };
-        if let (Some(email), Some(intent)) = (follow_up, &intent) {
-            // The create call stored the intent; send, then confirm.
+        if let (Some(email), Some(intent)) = (follow_up, onboarding.intent) {
             let sent = self
                 .send_after_intent(
-                    &created.user_id,
+                    user_id,
                     &Ledger::default(),
                     intent,
                     &email,
-                    now,
-                    confirm,
+                    onboarding.at,
+                    onboarding.confirm,
                 )
                 .await
                 .map_err(|failure| Failure {
-                    message: format!("created {}, but {}", created.user_id, failure.message),
+                    message: format!("created {user_id}, but {}", failure.message),
                     hint: failure.hint,
                 })?;
             detail.push_str("; ");

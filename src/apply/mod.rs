@@ -10,6 +10,7 @@
 //! How each action is carried out (and kept safe to retry) lives in [`execute`].
 
 mod execute;
+mod imports;
 pub mod password;
 mod settings;
 
@@ -154,19 +155,22 @@ pub async fn apply_plan(
     let before = client.stats();
     let total = plan.actions.len();
     let progress = Mutex::new((0usize, on_outcome));
+    // Imported users are created first, file by file; their chains then send the emails.
+    let imports = imports::run(client, &plan.actions, clock, &options.cancellation).await;
+    let run = Run {
+        executor: execute::Executor {
+            client,
+            clock,
+            imports: &imports,
+        },
+        cancellation: &options.cancellation,
+        actions: &plan.actions,
+        progress: &progress,
+        total,
+    };
     let chains = chains(&plan.actions);
     let finished: Vec<Vec<(usize, ActionOutcome)>> = futures_util::stream::iter(chains)
-        .map(|chain| {
-            run_chain(
-                client,
-                clock,
-                &options.cancellation,
-                chain,
-                &plan.actions,
-                &progress,
-                total,
-            )
-        })
+        .map(|chain| run_chain(&run, chain))
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
@@ -206,26 +210,37 @@ type Progress<'p> = Mutex<(
     &'p mut (dyn FnMut(usize, usize, &ActionOutcome) + Send),
 )>;
 
-async fn run_chain(
-    client: &ManagementClient,
-    clock: &Clock,
-    cancellation: &Cancellation,
-    chain: Vec<usize>,
-    actions: &[Action],
-    progress: &Progress<'_>,
+/// What every chain of one run shares.
+struct Run<'a, 'p> {
+    executor: execute::Executor<'a>,
+    cancellation: &'a Cancellation,
+    actions: &'a [Action],
+    progress: &'a Progress<'p>,
     total: usize,
-) -> Vec<(usize, ActionOutcome)> {
-    let executor = execute::Executor { client, clock };
+}
+
+async fn run_chain(run: &Run<'_, '_>, chain: Vec<usize>) -> Vec<(usize, ActionOutcome)> {
+    let Run {
+        executor,
+        cancellation,
+        actions,
+        progress,
+        total,
+    } = run;
     let mut outcomes = Vec::with_capacity(chain.len());
     for index in chain {
         let action = &actions[index];
         let outcome = if cancellation.is_cancelled() {
-            ActionOutcome {
-                kind: action.kind(),
-                target: action.target.clone(),
-                status: OutcomeStatus::NotStarted,
-                detail: "not started: the run was interrupted".into(),
-                hint: Some("run apply again; it continues from the tenant's state".into()),
+            if let Some(imported) = executor.imported_before_interruption(action) {
+                imported
+            } else {
+                ActionOutcome {
+                    kind: action.kind(),
+                    target: action.target.clone(),
+                    status: OutcomeStatus::NotStarted,
+                    detail: "not started: the run was interrupted".into(),
+                    hint: Some("run apply again; it continues from the tenant's state".into()),
+                }
             }
         } else {
             match executor.run(action).await {
@@ -248,7 +263,7 @@ async fn run_chain(
         if let Ok(mut progress) = progress.lock() {
             progress.0 += 1;
             let done = progress.0;
-            (progress.1)(done, total, &outcome);
+            (progress.1)(done, *total, &outcome);
         }
         outcomes.push((index, outcome));
     }

@@ -50,7 +50,15 @@ pub fn build_plan_in(
             signup::plan_signup(spec, connection, &mut actions, &mut warnings);
         }
         if let Some(users) = live.users.get(&context.name) {
-            plan_users(context, desired, users, &run, &mut actions, &mut warnings);
+            plan_users(
+                context,
+                &connection.id,
+                desired,
+                users,
+                &run,
+                &mut actions,
+                &mut warnings,
+            );
         }
         // No users read: an `off` connection with nothing listed; nothing can change.
     }

@@ -28,6 +28,19 @@ pub enum Operation {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         confirm: bool,
     },
+    /// One record of a `POST /api/v2/jobs/users-imports` file shared with the connection's
+    /// other imported users, then an optional first email (a job or a reset: imports send
+    /// none). Imported users have no password until they set one.
+    ImportUser {
+        /// The connection's id (imports name connections by id).
+        connection_id: String,
+        user: NewUser,
+        onboarding_email: CreateEmail,
+        connection_policy: Box<ConnectionContext>,
+        user_policy: Box<ListedUser>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirm: bool,
+    },
     /// `PATCH /api/v2/users/{id}` with profile fields only.
     UpdateProfile { user_id: String, patch: UserPatch },
     /// `PATCH /api/v2/users/{id}` `{"email_verified": true}`.
@@ -124,7 +137,7 @@ impl Operation {
     /// The kind of change this operation makes.
     pub fn kind(&self) -> ActionKind {
         match self {
-            Operation::CreateUser { .. } => ActionKind::CreateUser,
+            Operation::CreateUser { .. } | Operation::ImportUser { .. } => ActionKind::CreateUser,
             Operation::UpdateProfile { .. } => ActionKind::UpdateProfile,
             Operation::MarkEmailVerified { .. } => ActionKind::MarkEmailVerified,
             Operation::SendVerificationEmail { .. } => ActionKind::SendVerificationEmail,
@@ -141,6 +154,7 @@ impl Operation {
         use ChangeSymbol::{Create, Remove, Update};
         match self {
             Operation::CreateUser { .. } => Headline::new(Create, "create user"),
+            Operation::ImportUser { .. } => Headline::new(Create, "import user"),
             Operation::UpdateProfile { .. } => {
                 Headline::new(Update, "update profile").before_target("of")
             }
@@ -182,6 +196,7 @@ impl Operation {
         const PATCH: &str = "PATCH /api/v2/users/{id}";
         const JOB: &str = "POST /api/v2/jobs/verification-email";
         const RESET: &str = "POST /dbconnections/change_password";
+        const IMPORT: &str = "POST /api/v2/jobs/users-imports (one file for up to about 2,000 users, then GET /api/v2/jobs/{id} and /errors)";
         match self {
             Operation::CreateUser {
                 onboarding_email,
@@ -193,6 +208,22 @@ impl Operation {
                     CreateEmail::VerificationJob { .. } => vec![CREATE, JOB],
                     CreateEmail::PasswordReset { .. } => vec![CREATE, RESET],
                 };
+                if *confirm {
+                    calls.push(PATCH);
+                }
+                calls
+            }
+            Operation::ImportUser {
+                onboarding_email,
+                confirm,
+                ..
+            } => {
+                let mut calls = vec![IMPORT];
+                match onboarding_email {
+                    CreateEmail::None | CreateEmail::VerificationWithCreate => return calls,
+                    CreateEmail::VerificationJob { .. } => calls.push(JOB),
+                    CreateEmail::PasswordReset { .. } => calls.push(RESET),
+                }
                 if *confirm {
                     calls.push(PATCH);
                 }

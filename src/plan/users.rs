@@ -52,6 +52,7 @@ pub fn replan_existing_user(
 
 pub(super) fn plan_users(
     context: &ConnectionContext,
+    connection_id: &str,
     desired: &DesiredState,
     users: &[User],
     run: &Run<'_>,
@@ -83,6 +84,7 @@ pub(super) fn plan_users(
         }
     }
     let mut listed_ids = std::collections::HashSet::new();
+    let first = actions.len();
     for spec in desired.users_of(name) {
         match by_email.get(spec.email.as_str()) {
             Some(user) => {
@@ -92,11 +94,98 @@ pub(super) fn plan_users(
             None => create_user(context, spec, run, actions, warnings),
         }
     }
+    import_creates(&mut actions[first..], connection_id);
     for user in primary {
         if !listed_ids.contains(user.user_id.as_str()) {
             existing_user(context, None, user, run, actions, warnings);
         }
     }
+}
+
+/// More creates than this in one database connection go through users-import jobs.
+pub const IMPORT_ABOVE: usize = 10;
+
+/// The most bytes of one users-import file (reference §9.1).
+pub const IMPORT_FILE_BYTES: usize = 512_000;
+
+/// Turns the creates among `actions` into imports when there are more than
+/// [`IMPORT_ABOVE`] of them (database connections only), saying in each reason what the
+/// shared import costs.
+fn import_creates(actions: &mut [Action], connection_id: &str) {
+    let creates: Vec<usize> = (0..actions.len())
+        .filter(|&i| {
+            matches!(&actions[i].operation, Operation::CreateUser { user, .. } if user.password_length.is_some())
+        })
+        .collect();
+    if creates.len() <= IMPORT_ABOVE {
+        return;
+    }
+    // Estimated like apply packs them: records in order, files filled to the limit.
+    let mut files = 1usize;
+    let mut size = 2usize;
+    for &i in &creates {
+        if let Operation::CreateUser { user, .. } = &actions[i].operation {
+            let record = estimated_record_bytes(user);
+            if size + record + 1 > IMPORT_FILE_BYTES {
+                files += 1;
+                size = 2;
+            }
+            size += record + 1;
+        }
+    }
+    let count = creates.len();
+    let note = format!(
+        "created with the connection's {} other new users through users-import jobs ({files} file{}, about {} requests for all {count}); imported users get no password until they set one",
+        count - 1,
+        if files == 1 { "" } else { "s" },
+        files * 3
+    );
+    for i in creates {
+        let action = &mut actions[i];
+        let placeholder = Operation::MarkEmailVerified {
+            user_id: String::new(),
+        };
+        let Operation::CreateUser {
+            mut user,
+            onboarding_email,
+            connection_policy,
+            user_policy,
+            confirm,
+        } = std::mem::replace(&mut action.operation, placeholder)
+        else {
+            continue;
+        };
+        user.password_length = None;
+        user.verify_email = false;
+        // An import sends no email: the verification email is always a job.
+        let onboarding_email = match onboarding_email {
+            CreateEmail::VerificationWithCreate => CreateEmail::VerificationJob { client_id: None },
+            other => other,
+        };
+        action.changes.retain(|c| c.field != "password");
+        action.reason = format!(
+            "{}; {note}",
+            action.reason.replace(
+                ": Auth0 sends the verification email on create",
+                ": a verification email follows"
+            )
+        );
+        action.operation = Operation::ImportUser {
+            connection_id: connection_id.to_string(),
+            user,
+            onboarding_email,
+            connection_policy,
+            user_policy,
+            confirm,
+        };
+    }
+}
+
+/// About how many bytes a user's import record takes (the id apply generates included).
+fn estimated_record_bytes(user: &NewUser) -> usize {
+    let profile = serde_json::to_string(&user.profile).map_or(0, |p| p.len());
+    // {"email":"…","email_verified":false,"user_id":"24 hex","app_metadata":{"verifyctl":…}}
+    user.email.len() + profile + 220
 }
 
 /// What a planning run knows beyond the policy and the user: the time, and what the

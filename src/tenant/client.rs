@@ -29,7 +29,8 @@ use super::retry::{Attempt, DEFAULT_BACKOFF_BASE, Decision, Replay, RetryState};
 use super::types::{
     Action, ActionRequest, ActionVersion, ActionsPage, Binding, BindingRef, BindingsPage,
     ChangePasswordRequest, CheckpointPage, Client, Connection, ConnectionPatch, CreateUserRequest,
-    ErrorBody, Job, TokenResponse, User, UserPatch, UsersExportRequest, VerificationEmailRequest,
+    ErrorBody, ImportRecordError, Job, TokenResponse, User, UserPatch, UsersExportRequest,
+    VerificationEmailRequest,
 };
 use super::users::{ProgressHook, UserReads};
 use crate::secret::Secret;
@@ -183,6 +184,11 @@ enum Body<'a> {
     None,
     Json(&'a (dyn erased::JsonBody + Sync)),
     Form(Vec<(&'static str, &'a str)>),
+    /// A users-import upload (multipart, reference §9.1).
+    Import {
+        connection_id: &'a str,
+        file: &'a [u8],
+    },
 }
 
 mod erased {
@@ -365,6 +371,65 @@ impl ManagementClient {
             Replay::Safe,
         )
         .await
+    }
+
+    /// Starts a users-import job: `file` (a JSON array of records, at most 512,000 bytes)
+    /// into the connection, never upserting, without the completion email Auth0 would send
+    /// to the tenant's owners. Repeating it after a lost answer is safe: records already
+    /// imported come back as `DUPLICATED_USER`.
+    pub async fn start_users_import(
+        &self,
+        connection_id: &str,
+        file: Vec<u8>,
+    ) -> Result<Job, ApiError> {
+        let endpoint = "POST /api/v2/jobs/users-imports";
+        let answer = self
+            .send(Request {
+                method: Method::POST,
+                endpoint,
+                segments: &["api", "v2", "jobs", "users-imports"],
+                query: &[],
+                body: Body::Import {
+                    connection_id,
+                    file: &file,
+                },
+                auth: Auth::Bearer,
+                replay: Replay::IfNotApplied,
+            })
+            .await?;
+        decode(endpoint, &answer)
+    }
+
+    /// The records a users-import job refused (none when Auth0 answers 204).
+    pub async fn import_errors(&self, job_id: &str) -> Result<Vec<ImportRecordError>, ApiError> {
+        let endpoint = "GET /api/v2/jobs/{id}/errors";
+        let answer = self
+            .send(Request {
+                method: Method::GET,
+                endpoint,
+                segments: &["api", "v2", "jobs", job_id, "errors"],
+                query: &[],
+                body: Body::None,
+                auth: Auth::Bearer,
+                replay: Replay::Safe,
+            })
+            .await?;
+        if answer.text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        // A systemic failure answers with the job itself rather than a list.
+        if let Ok(errors) = serde_json::from_str::<Vec<ImportRecordError>>(&answer.text) {
+            return Ok(errors);
+        }
+        let job: Job = decode(endpoint, &answer)?;
+        Err(ApiError::Decode {
+            endpoint: endpoint.to_string(),
+            detail: format!(
+                "the import job {} failed as a whole: {}",
+                job.id,
+                job.status_details.unwrap_or_else(|| job.status.clone())
+            ),
+        })
     }
 
     pub async fn get_job(&self, job_id: &str) -> Result<Job, ApiError> {
@@ -717,6 +782,26 @@ impl ManagementClient {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(bytes.to_vec()),
             (Body::Form(fields), _) => http.form(fields),
+            (
+                Body::Import {
+                    connection_id,
+                    file,
+                },
+                _,
+            ) => {
+                let users = reqwest::multipart::Part::bytes(file.to_vec())
+                    .file_name("users.json")
+                    .mime_str("application/json")
+                    .map_err(|e| {
+                        ApiError::Config(format!("cannot build the import upload: {e}"))
+                    })?;
+                let form = reqwest::multipart::Form::new()
+                    .part("users", users)
+                    .text("connection_id", (*connection_id).to_string())
+                    .text("upsert", "false")
+                    .text("send_completion_email", "false");
+                http.multipart(form)
+            }
             _ => http,
         })
     }

@@ -132,6 +132,50 @@ pub struct Job {
     /// Why a job failed, when Auth0 says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_details: Option<String>,
+    /// An import's counts, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ImportSummary>,
+}
+
+/// What a completed users-import job did (reference §9.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ImportSummary {
+    #[serde(default)]
+    pub inserted: u64,
+    #[serde(default)]
+    pub updated: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub total: u64,
+}
+
+/// One record of a users-import file (reference §9.1; `user_id` without the `auth0|`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportRecord {
+    pub email: String,
+    pub email_verified: bool,
+    pub user_id: String,
+    #[serde(flatten)]
+    pub profile: Profile,
+}
+
+/// A record an import refused, from `GET /api/v2/jobs/{id}/errors` (reference §9.4).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ImportRecordError {
+    /// The record as submitted.
+    #[serde(default)]
+    pub user: Value,
+    #[serde(default)]
+    pub errors: Vec<ImportError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ImportError {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
 }
 
 impl Job {
