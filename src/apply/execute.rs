@@ -292,6 +292,20 @@ impl<'a> Executor<'a> {
                 }),
                 format!("created {} by import job {job_id}", prepared.user_id()),
             ),
+            ImportOutcome::NotImported { message } => {
+                let created = self
+                    .run_create(
+                        new_user,
+                        onboarding_email,
+                        connection_policy,
+                        user_policy,
+                        confirm,
+                    )
+                    .await?;
+                return Ok(format!(
+                    "{created} (on its own: the import was refused: {message})"
+                ));
+            }
             ImportOutcome::Refused { code, message } if code != "DUPLICATED_USER" => {
                 return Err(Failure {
                     message: format!("the import refused the user: {code}: {message}"),
@@ -319,7 +333,8 @@ impl<'a> Executor<'a> {
                 None => {
                     let why = match refused_or_unknown {
                         ImportOutcome::Unknown { message }
-                        | ImportOutcome::Refused { message, .. } => message.clone(),
+                        | ImportOutcome::Refused { message, .. }
+                        | ImportOutcome::NotImported { message } => message.clone(),
                         ImportOutcome::Inserted { .. } => String::new(),
                     };
                     return Err(Failure {

@@ -66,6 +66,11 @@ pub enum ImportOutcome {
         code: String,
         message: String,
     },
+    /// Auth0 refused the whole import before doing anything (e.g. `Connection must be
+    /// enabled.`): the user is created on its own instead.
+    NotImported {
+        message: String,
+    },
     /// The import's answer says nothing about it.
     Unknown {
         message: String,
@@ -237,6 +242,24 @@ async fn import_file(
                 Ok(job) => job,
                 Err(error) => return unknown(&records, format!("starting the import: {error}")),
             }
+        }
+        // Refused as a whole (nothing was imported): each user is created on its own.
+        Err(error)
+            if error
+                .status()
+                .is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+        {
+            return records
+                .iter()
+                .map(|r| {
+                    (
+                        r.target.clone(),
+                        ImportOutcome::NotImported {
+                            message: error.to_string(),
+                        },
+                    )
+                })
+                .collect();
         }
         Err(error) => return unknown(&records, format!("starting the import: {error}")),
     };

@@ -155,7 +155,8 @@ fn import_creates(actions: &mut [Action], connection_id: &str) {
         else {
             continue;
         };
-        user.password_length = None;
+        // The record carries no password (the user sets one); `password_length` stays for a
+        // create of the user on its own, when the import as a whole is refused.
         user.verify_email = false;
         // An import sends no email: the verification email is always a job.
         let onboarding_email = match onboarding_email {
