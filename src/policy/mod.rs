@@ -178,7 +178,7 @@ pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
         Ok(state) if read_errors.is_empty() => Ok(state),
         Ok(_) => Err(Diagnostics::from_items(read_errors)),
         Err(mut found) => {
-            found.items.extend(read_errors);
+            found.extend(read_errors);
             found.sort();
             Err(found)
         }

@@ -1,7 +1,18 @@
 //! Bad policy files: every problem of every file is reported with file:line:col, and
 //! nothing is sent to the tenant.
 
+use std::sync::Arc;
+
+use verifyctl::policy::{PolicySource, load_sources};
+
 use crate::support::{PolicyDir, TestTenant, stderr, stdout, verifyctl};
+
+fn source(file: &str, text: &str) -> PolicySource {
+    PolicySource {
+        file: Arc::from(file),
+        text: Arc::from(text),
+    }
+}
 
 const TENANT: &str = "domain: t.example\nconnections:\n  - {id: con_AAAAAAAAAAAAAAAA, name: partners, strategy: auth0}\n";
 
@@ -74,4 +85,29 @@ fn a_missing_policy_directory_is_explained() {
     let output = verifyctl(&["validate", "/nonexistent/policies"], &[], None);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot read the policy directory"));
+}
+
+#[test]
+fn thousands_of_problems_on_one_line_give_bounded_output() {
+    // One long line with a problem per item: each snippet shows a window of the line, and
+    // after 50 problems the file's rest is summarised.
+    let items = vec!["0"; 3_000].join(", ");
+    let text = format!("users: [{items}]\n");
+    let errors = load_sources(vec![source("wide.yaml", &text)]).unwrap_err();
+    assert_eq!(errors.len(), 3_000);
+    let rendered = errors.render_human();
+    assert!(
+        rendered.len() < 40_000,
+        "{} bytes of diagnostics for a {}-byte file",
+        rendered.len(),
+        text.len()
+    );
+    assert!(
+        rendered.contains("… and 2950 more problems in wide.yaml"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.ends_with("found 3000 problems in the policies; nothing was sent to the tenant\n")
+    );
+    assert!(errors.render_github().lines().count() <= 51);
 }
