@@ -173,20 +173,34 @@ pub struct ListedUser {
 
 /// Reads and validates every policy file in `dir`.
 pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
-    let (sources, read_errors) = files::read_dir(dir)?;
+    let (sources, mut read_problems) = files::read_dir(dir)?;
     match load_sources(sources) {
-        Ok(state) if read_errors.is_empty() => Ok(state),
-        Ok(_) => Err(Diagnostics::from_items(read_errors)),
+        Ok(state) if read_problems.is_empty() => Ok(state),
+        Ok(_) => {
+            read_problems.sort();
+            Err(read_problems)
+        }
         Err(mut found) => {
-            found.extend(read_errors);
+            found.merge(read_problems);
             found.sort();
             Err(found)
         }
     }
 }
 
-/// Validates policy texts (already read) into a desired state. Pure: no I/O.
+/// Validates policy texts (already read) into a desired state. Pure: no I/O. A leading
+/// byte-order mark is ignored.
 pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnostics> {
+    let sources: Vec<PolicySource> = sources
+        .into_iter()
+        .map(|source| match source.text.strip_prefix('\u{feff}') {
+            Some(text) => PolicySource {
+                text: Arc::from(text),
+                file: source.file,
+            },
+            None => source,
+        })
+        .collect();
     let mut diagnostics = Diagnostics::default();
     let mut parsed = parse::ParsedPolicies::default();
     for source in &sources {

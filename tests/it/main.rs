@@ -11,6 +11,7 @@ mod login_enforcement;
 mod paging;
 mod plan_modes;
 mod policy_errors;
+mod policy_files;
 mod pr_outputs;
 mod pr_workflow;
 mod resilience;
