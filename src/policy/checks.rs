@@ -50,6 +50,35 @@ pub fn check_email(email: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The candidate closest to a misspelt word, if one is close enough to suggest (at most two
+/// edits, or a quarter of the word). Long words get no suggestion: comparing them would cost
+/// more than it helps.
+pub fn suggest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    if wanted.len() > 128 {
+        return None;
+    }
+    candidates
+        .filter(|name| name.len() <= 128 && *name != wanted)
+        .map(|name| (edit_distance(wanted, name), name))
+        .filter(|(distance, name)| *distance <= 2.max(name.chars().count() / 4))
+        .min()
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// Problems with the top-level keys of a metadata object, as (key, reason) pairs.
 pub fn metadata_key_problems(
     map: &serde_json::Map<String, serde_json::Value>,

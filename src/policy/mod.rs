@@ -298,16 +298,17 @@ mod tests {
             .iter()
             .map(|d| format!("{} {}", d.origin, d.message))
             .collect();
-        assert_eq!(found.len(), 8, "{found:#?}");
+        assert_eq!(found.len(), 9, "{found:#?}");
         let expect = [
             "a.yaml:4:11 connection `partner-db` is defined twice",
-            "a.yaml:7:25 unknown variant `sometimes`",
+            "a.yaml:7:25 unknown value `sometimes` for `email_verification`",
+            "a.yaml:11:5 a user needs `email`",
             "a.yaml:12:5 unknown field `emial`",
             "b.yaml:3:12 user alice@partner.example is listed twice",
             "b.yaml:4:17 user carol@partner.example names connection `partnr-db`",
             "b.yaml:7:12 invalid email address `not-an-email`",
             "b.yaml:8:1 unknown top-level key `extra`",
-            "c.yaml:1:14 invalid YAML: unclosed bracket",
+            "c.yaml:1:14 invalid YAML: this `[` is never closed",
         ];
         for (line, expected) in found.iter().zip(expect) {
             assert!(
@@ -315,7 +316,11 @@ mod tests {
                 "{line} should start with {expected}"
             );
         }
-        let unknown_connection = &errors.items[4];
+        assert_eq!(
+            errors.items[3].hint.as_deref(),
+            Some("did you mean `email`?")
+        );
+        let unknown_connection = &errors.items[5];
         assert_eq!(
             unknown_connection.hint.as_deref(),
             Some("did you mean `partner-db`?")
@@ -386,7 +391,16 @@ mod tests {
 
     #[test]
     fn empty_files_are_fine_and_top_level_lists_may_be_null() {
-        let state = load_sources(vec![source("a.yaml", ""), source("b.yaml", "users:\n")]).unwrap();
+        let state = load_sources(vec![
+            source("a.yaml", ""),
+            source("b.yaml", "users:\n"),
+            source(
+                "c.yaml",
+                "connections: ~\napplications:\n# - name: Portal\nlogin: ~\n",
+            ),
+        ])
+        .unwrap();
         assert!(state.users.is_empty() && state.connections.is_empty());
+        assert_eq!(state.login, LoginSpec::default());
     }
 }

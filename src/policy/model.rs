@@ -6,7 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A verifyctl policy file. All files of a policy directory are merged into one desired
-/// state; each top-level list may appear in any file.
+/// state; each top-level list may appear in any file. A key with nothing under it
+/// (`users:` with every entry commented out) is the same as an empty list.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "verifyctl policy file")]
@@ -14,13 +15,16 @@ pub struct PolicyFile {
     /// Email-verification policy per Auth0 connection. It applies to every user of the
     /// connection, listed or not.
     #[serde(default)]
-    pub connections: Vec<ConnectionPolicy>,
+    #[schemars(extend("default" = []))]
+    pub connections: Option<Vec<ConnectionPolicy>>,
     /// Applications (Auth0 clients) whose logins require a verified email.
     #[serde(default)]
-    pub applications: Vec<ApplicationPolicy>,
+    #[schemars(extend("default" = []))]
+    pub applications: Option<Vec<ApplicationPolicy>>,
     /// Users that must exist, each in a connection defined under `connections`.
     #[serde(default)]
-    pub users: Vec<UserPolicy>,
+    #[schemars(extend("default" = []))]
+    pub users: Option<Vec<UserPolicy>>,
     /// Settings of the post-login Action that enforces verification at login (at most one
     /// file may have this block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
