@@ -8,7 +8,10 @@ use time::Duration;
 
 use super::checks::suggest;
 use super::diag::excerpt;
-use super::model::{ApplicationPolicy, ConnectionPolicy, LoginPolicy, UserPolicy};
+use super::model::{
+    ACTION_NAME_MAX, ApplicationPolicy, ConnectionPolicy, DENY_MESSAGE_MAX, FAMILY_NAME_MAX,
+    GIVEN_NAME_MAX, LoginPolicy, NAME_MAX, UserPolicy,
+};
 use super::parse::{Entry, Located, ParsedPolicies};
 use super::yaml::NodeKind;
 use super::{
@@ -196,15 +199,14 @@ fn login_spec(blocks: Vec<Entry<LoginPolicy>>, diagnostics: &mut Diagnostics) ->
         deny_message: None,
         action_name: None,
     });
-    for (field, value) in [
-        ("deny_message", &login.deny_message),
-        ("action_name", &login.action_name),
+    for (field, value, max) in [
+        ("deny_message", &login.deny_message, DENY_MESSAGE_MAX),
+        ("action_name", &login.action_name, ACTION_NAME_MAX),
     ] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            diagnostics.push(Diagnostic::new(
-                format!("`login.{field}` is empty"),
-                located.field(field),
-            ));
+        if let Some(value) = value
+            && let Err(message) = checks::check_text(&format!("login.{field}"), value, Some(max))
+        {
+            diagnostics.push(Diagnostic::new(message, located.field(field)));
         }
     }
     LoginSpec {
@@ -223,24 +225,27 @@ fn connection_spec(
     located: &Located,
     diagnostics: &mut Diagnostics,
 ) -> Option<ConnectionSpec> {
-    let mut ok = true;
-    if policy.name.trim().is_empty() {
-        diagnostics.push(Diagnostic::new(
-            "connection `name` is empty",
-            located.field("name"),
-        ));
-        ok = false;
-    }
+    let mut ok = check_texts(
+        located,
+        [
+            ("name", Some(policy.name.as_str()), None),
+            (
+                "verification_client",
+                policy.verification_client.as_deref(),
+                None,
+            ),
+        ],
+        diagnostics,
+    );
     let resend = match &policy.resend {
         None => Resend::ONCE,
         Some(resend) => {
-            let after = match duration::parse_duration(&resend.after) {
+            let after = match duration::parse_resend_after(&resend.after) {
                 Ok(after) => after,
-                Err(message) => {
-                    diagnostics.push(Diagnostic::new(
-                        format!("invalid `resend.after`: {message}"),
-                        resend_field(located, "after"),
-                    ));
+                Err((message, hint)) => {
+                    diagnostics.push(
+                        Diagnostic::new(message, resend_field(located, "after")).with_hint(hint),
+                    );
                     ok = false;
                     Duration::ZERO
                 }
@@ -304,6 +309,31 @@ fn connection_spec(
     })
 }
 
+/// Checks text fields (field, value, Auth0's limit) as the schema does; reports each problem
+/// at its field and returns whether all were fine.
+fn check_texts<'a>(
+    located: &Located,
+    fields: impl IntoIterator<Item = (&'static str, Option<&'a str>, Option<usize>)>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut ok = true;
+    for (field, value, max) in fields {
+        if let Some(value) = value
+            && let Err(message) = checks::check_text(field, value, max)
+        {
+            let mut diagnostic = Diagnostic::new(message, located.field(field));
+            if max.is_some() && !value.trim().is_empty() {
+                diagnostic = diagnostic.with_hint(
+                    "Auth0 refuses longer profile fields (`name` 300 characters, `given_name` and `family_name` 150)",
+                );
+            }
+            diagnostics.push(diagnostic);
+            ok = false;
+        }
+    }
+    ok
+}
+
 fn resend_field(located: &Located, field: &str) -> Origin {
     let node = located
         .node
@@ -319,6 +349,14 @@ fn application_spec(
     located: &Located,
     diagnostics: &mut Diagnostics,
 ) -> Option<ApplicationSpec> {
+    let texts_ok = check_texts(
+        located,
+        [
+            ("name", policy.name.as_deref(), None),
+            ("client_id", policy.client_id.as_deref(), None),
+        ],
+        diagnostics,
+    );
     let selector = match (policy.name, policy.client_id) {
         (Some(name), None) => ApplicationSelector::Name(name),
         (None, Some(id)) => ApplicationSelector::ClientId(id),
@@ -345,7 +383,7 @@ fn application_spec(
             return None;
         }
     };
-    Some(ApplicationSpec {
+    texts_ok.then_some(ApplicationSpec {
         selector,
         mode: policy.email_verification,
         origin: located.origin(),
@@ -359,10 +397,29 @@ fn user_spec(
     broken_connections: &BTreeMap<String, Option<ConnectionSpec>>,
     diagnostics: &mut Diagnostics,
 ) -> Option<UserSpec> {
-    let mut ok = true;
+    let mut ok = check_texts(
+        located,
+        [
+            ("name", policy.name.as_deref(), Some(NAME_MAX)),
+            (
+                "given_name",
+                policy.given_name.as_deref(),
+                Some(GIVEN_NAME_MAX),
+            ),
+            (
+                "family_name",
+                policy.family_name.as_deref(),
+                Some(FAMILY_NAME_MAX),
+            ),
+        ],
+        diagnostics,
+    );
     if let Err(reason) = checks::check_email(&policy.email) {
         diagnostics.push(Diagnostic::new(
-            format!("invalid email address `{}`: {reason}", policy.email),
+            format!(
+                "invalid email address `{}`: {reason}",
+                excerpt(&policy.email)
+            ),
             located.field("email"),
         ));
         ok = false;
@@ -400,6 +457,13 @@ fn user_spec(
         // known of it, but not reported as naming an undefined connection.
         (Some(connection), _) | (None, Some(Some(connection))) => connection,
         (None, Some(None)) => return None,
+        (None, None) if policy.connection.trim().is_empty() => {
+            diagnostics.push(
+                Diagnostic::new("`connection` is empty", located.field("connection"))
+                    .with_hint("name a connection defined under `connections:`"),
+            );
+            return None;
+        }
         (None, None) => {
             let known = connections.keys().chain(broken_connections.keys());
             let mut diagnostic = Diagnostic::new(

@@ -244,3 +244,92 @@ fn large_policy_files_load() {
     let state = load_sources(vec![source("many.yaml", &users_file(100_000))]).expect("loads");
     assert_eq!(state.users.len(), 100_000);
 }
+
+#[test]
+fn resend_intervals_are_bounded_and_explained() {
+    let policy = |after: &str| {
+        format!(
+            "connections:\n  - name: partner-db\n    email_verification: required\n    resend: {{ after: {after}, max: 3 }}\n"
+        )
+    };
+    for (after, expected) in [
+        (
+            "9223372036854775807s",
+            "p.yaml:4:22 `resend.after` is `9223372036854775807s`, longer than a year (365d)",
+        ),
+        (
+            "70000000h",
+            "p.yaml:4:22 `resend.after` is `70000000h`, longer than a year (365d)",
+        ),
+        (
+            "0s",
+            "p.yaml:4:22 `resend.after` is `0s`, shorter than the minimum of 1h",
+        ),
+        (
+            "' 72h'",
+            "p.yaml:4:22 invalid `resend.after`: ` 72h` contains spaces; write a whole number followed by one unit: s, m, h, d or w (e.g. `72h`), without spaces",
+        ),
+    ] {
+        assert_eq!(problems_of(&policy(after)), [expected]);
+    }
+    let errors = load_sources(vec![source("p.yaml", &policy("0s"))]).unwrap_err();
+    assert!(errors.items[0].hint.as_deref().unwrap().contains("spam"));
+    let errors = load_sources(vec![source("p.yaml", &policy("400d"))]).unwrap_err();
+    assert!(
+        errors.items[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("lower `resend.max`")
+    );
+}
+
+#[test]
+fn addresses_longer_than_rfc_5321_allows_are_located_errors() {
+    let policy = |email: &str| {
+        format!(
+            "connections:\n  - name: partner-db\n    email_verification: off\nusers:\n  - connection: partner-db\n    email: {email}\n"
+        )
+    };
+    let long = format!("{}@corp.example", "a".repeat(290));
+    let found = problems_of(&policy(&long));
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("p.yaml:6:12 invalid email address `aaaa")
+            && found[0]
+                .ends_with("it is 303 octets long, and an address has at most 254 (RFC 5321)"),
+        "{found:?}"
+    );
+    let label = format!("bob@{}.example", "d".repeat(64));
+    let found = problems_of(&policy(&label));
+    assert!(
+        found[0].ends_with("is 64 octets long, and a label has at most 63 (RFC 1035)"),
+        "{found:?}"
+    );
+    let local = format!("{}@corp.example", "l".repeat(65));
+    let found = problems_of(&policy(&local));
+    assert!(
+        found[0]
+            .ends_with("the part before `@` is 65 octets long, and it has at most 64 (RFC 5321)"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn texts_must_not_be_empty_nor_longer_than_auth0_accepts() {
+    let found = problems_of(&format!(
+        "connections:\n  - name: partner-db\n    email_verification: required\n    verification_client: ''\napplications:\n  - name: ' '\n    email_verification: required\nusers:\n  - connection: partner-db\n    email: a@b.example\n    name: {}\n    given_name: ''\nlogin:\n  deny_message: {}\n",
+        "n".repeat(301),
+        "d".repeat(501)
+    ));
+    assert_eq!(
+        found,
+        [
+            "p.yaml:4:26 `verification_client` is empty",
+            "p.yaml:6:11 `name` is empty",
+            "p.yaml:11:11 `name` is 301 characters long, and at most 300 are allowed",
+            "p.yaml:12:17 `given_name` is empty",
+            "p.yaml:14:17 `login.deny_message` is 501 characters long, and at most 500 are allowed",
+        ]
+    );
+}
