@@ -16,5 +16,6 @@ mod pr_outputs;
 mod pr_workflow;
 mod resilience;
 mod schema;
+mod schema_agreement;
 mod secrets;
 mod support;
