@@ -452,3 +452,126 @@ fn email_rules_and_the_schema_pattern_agree_on_generated_addresses() {
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+/// A differential fuzzer: policy files built from a template with each field drawn from a
+/// pool of tricky values, through both `validate` and the schema. Ignored (slow); run with
+/// `cargo test --release --test it -- --ignored fuzz`.
+#[test]
+#[ignore = "a fuzzer: run with `cargo test --release --test it -- --ignored fuzz`"]
+fn fuzz_validate_against_the_schema() {
+    let schema = schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let texts = [
+        "x",
+        "''",
+        "' '",
+        "~",
+        "0",
+        "1.5",
+        "true",
+        "[]",
+        "{}",
+        "[x]",
+        "{a: 1}",
+        "'72h'",
+        "72h",
+        "' 72h'",
+        "0s",
+        "1h",
+        "365d",
+        "366d",
+        "required",
+        "trusted",
+        "off",
+        "requird",
+        "disabled",
+        "enabled",
+        "unmanaged",
+        "none",
+        "password-reset",
+        "verification-email",
+        "a@b.example",
+        "'a b@c.example'",
+        "yes",
+        "-1",
+        "3",
+        "4294967296",
+    ];
+    let mut state: u64 = std::env::var("VERIFYCTL_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5DEE_CE66_D1CE_4E5B);
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize
+    };
+    // Each field keeps a valid value, or (one time in six) takes a tricky one.
+    let defaults = [
+        "required",
+        "72h",
+        "3",
+        "disabled",
+        "true",
+        "Portal",
+        "Portal",
+        "required",
+        "a@b.example",
+        "Alice",
+        "{a: 1}",
+        "required",
+        "Hello",
+    ];
+    let cases: usize = std::env::var("VERIFYCTL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let mut disagreements = Vec::new();
+    let mut valid = 0;
+    for _ in 0..cases {
+        let f: Vec<&str> = defaults
+            .iter()
+            .map(|valid| {
+                if next() % 6 == 0 {
+                    texts[next() % texts.len()]
+                } else {
+                    valid
+                }
+            })
+            .collect();
+        let text = format!(
+            "connections:\n  - name: c\n    email_verification: {}\n    resend: {{after: {}, max: {}}}\n    signup: {}\n    block_unverified_login: {}\n    verification_client: {}\napplications:\n  - name: {}\n    email_verification: {}\nusers:\n  - connection: c\n    email: {}\n    name: {}\n    user_metadata: {}\n    email_verification: {}\nlogin:\n  deny_message: {}\n",
+            f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]
+        );
+        let by_validate = load_sources(vec![PolicySource {
+            file: Arc::from("fuzz.yaml"),
+            text: Arc::from(text.as_str()),
+        }]);
+        let by_schema = as_json(&text).is_some_and(|json| validator.is_valid(&json));
+        valid += usize::from(by_schema);
+        if by_validate.is_ok() != by_schema {
+            let why = by_validate
+                .err()
+                .map(|e| e.items[0].message.clone())
+                .unwrap_or_default();
+            disagreements.push(format!(
+                "{text}--> validate: {why:?}, schema valid: {by_schema}"
+            ));
+        }
+    }
+    eprintln!("{cases} cases, {valid} valid");
+    disagreements.sort();
+    disagreements.dedup();
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements, e.g.\n{}",
+        disagreements.len(),
+        disagreements
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
