@@ -1,7 +1,7 @@
 //! The resend policy applied to a user's send ledger: whether another verification email may
 //! go out now, and why (not). Pure.
 
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::clock::parse_timestamp;
 use crate::ledger::SendRecord;
@@ -16,7 +16,8 @@ pub enum ResendDecision {
     Again { sent: u32, last: String },
     /// The maximum was reached.
     Exhausted { sent: u32 },
-    /// Too soon since the last one.
+    /// Too soon since the last one. `next_at` is the latest representable time when the
+    /// next one would lie beyond it (a ledger dated near year 9999): never again.
     Wait {
         sent: u32,
         last: String,
@@ -38,7 +39,11 @@ pub fn resend_decision(
     }
     // An unparseable timestamp is treated as "just now": wait rather than risk a burst.
     let last = parse_timestamp(&record.last_sent_at).unwrap_or(now);
-    let next_at = last + resend.after;
+    // Checked: an overflow (a ledger dated near the end of time, or an interval no policy
+    // validates) means "never again", never a panic.
+    let next_at = last
+        .checked_add(resend.after)
+        .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
     if now >= next_at {
         ResendDecision::Again {
             sent: record.count,
@@ -56,7 +61,7 @@ pub fn resend_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Ledger, SendKind};
+    use crate::ledger::{Ledger, SendKind, SendRecord};
     use time::Duration;
     use time::macros::datetime;
 
@@ -92,5 +97,36 @@ mod tests {
             resend_decision(record, Resend::ONCE, T0 + Duration::days(30)),
             ResendDecision::Exhausted { sent: 1 }
         );
+    }
+
+    #[test]
+    fn a_next_send_beyond_the_representable_future_is_never() {
+        let policy = Resend {
+            after: Duration::hours(72),
+            max: 3,
+        };
+        let record = SendRecord {
+            count: 1,
+            first_sent_at: "9999-12-31T23:00:00Z".into(),
+            last_sent_at: "9999-12-31T23:00:00Z".into(),
+            last_job_id: None,
+        };
+        assert!(matches!(
+            resend_decision(Some(&record), policy, T0),
+            ResendDecision::Wait { sent: 1, .. }
+        ));
+        let huge = Resend {
+            after: Duration::MAX,
+            max: 3,
+        };
+        let recent = Ledger::default().with_send(SendKind::VerificationEmail, T0, None);
+        assert!(matches!(
+            resend_decision(
+                recent.verification_email.as_ref(),
+                huge,
+                T0 + Duration::days(400)
+            ),
+            ResendDecision::Wait { sent: 1, .. }
+        ));
     }
 }

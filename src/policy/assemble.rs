@@ -2,12 +2,17 @@
 //! contradictory settings) over the typed entries of all files, and the defaults that turn a
 //! policy entry into a spec.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use time::Duration;
 
-use super::model::{ApplicationPolicy, ConnectionPolicy, LoginPolicy, UserPolicy};
-use super::parse::{Located, ParsedPolicies};
+use super::checks::suggest;
+use super::diag::excerpt;
+use super::model::{
+    ACTION_NAME_MAX, ApplicationPolicy, ConnectionPolicy, DENY_MESSAGE_MAX, FAMILY_NAME_MAX,
+    GIVEN_NAME_MAX, LoginPolicy, NAME_MAX, UserPolicy,
+};
+use super::parse::{Entry, Located, ParsedPolicies};
 use super::yaml::NodeKind;
 use super::{
     ApplicationSelector, ApplicationSpec, ConnectionSpec, DesiredState, Diagnostic, Diagnostics,
@@ -16,7 +21,9 @@ use super::{
 };
 use crate::auth0::Profile;
 
-/// Cross-entry checks and assembly of the desired state.
+/// Cross-entry checks and assembly of the desired state. Entries with problems of their own
+/// (`broken`) take part in the checks across entries (a duplicate is reported even when one
+/// of the two has another problem) but never reach the state.
 pub(super) fn assemble(
     parsed: ParsedPolicies,
     files: Vec<PolicySource>,
@@ -27,58 +34,79 @@ pub(super) fn assemble(
         ..DesiredState::default()
     };
     state.login = login_spec(parsed.login, diagnostics);
-    let mut broken_connections = parsed.broken_connections;
-    for (policy, located) in parsed.connections {
-        let name = policy.name.clone();
-        let Some(spec) = connection_spec(policy, &located, diagnostics) else {
-            broken_connections.insert(name);
-            continue;
+    let connections = connections(parsed.connections, diagnostics);
+    state.connections = connections.clean;
+    let mut seen_applications: BTreeMap<ApplicationSelector, Origin> = BTreeMap::new();
+    for entry in parsed.applications {
+        let Entry {
+            value,
+            located,
+            broken,
+        } = entry;
+        let selector = match &value {
+            Some(policy) => selector_of(policy.name.as_deref(), policy.client_id.as_deref()),
+            None => selector_of(located.text("name"), located.text("client_id")),
         };
-        {
-            if let Some(first) = state.connections.get(&spec.name) {
+        if let Some(selector) = &selector {
+            if let Some(first) = seen_applications.get(selector) {
                 diagnostics.push(
-                    Diagnostic::new(
-                        format!("connection `{}` is defined twice", spec.name),
-                        located.field("name"),
-                    )
-                    .with_related("first defined", first.origin.clone())
-                    .with_hint("keep one definition; merge their settings"),
+                    Diagnostic::new(format!("{selector} is defined twice"), located.origin())
+                        .with_related("first defined", first.clone())
+                        .with_hint("keep one definition"),
                 );
-            } else {
-                state.connections.insert(spec.name.clone(), spec);
+                continue;
             }
+            seen_applications.insert(selector.clone(), located.origin());
         }
-    }
-    for (policy, located) in parsed.applications {
-        if let Some(spec) = application_spec(policy, &located, &state.applications, diagnostics) {
+        if let Some(policy) = value
+            && let Some(spec) = application_spec(policy, &located, diagnostics)
+            && !broken
+        {
             state.applications.push(spec);
         }
     }
     let mut seen_users: BTreeMap<(String, String), Origin> = BTreeMap::new();
-    for (policy, located) in parsed.users {
-        let key = (policy.connection.clone(), policy.email.to_lowercase());
-        if let Some(first) = seen_users.get(&key) {
-            diagnostics.push(
-                Diagnostic::new(
-                    format!(
-                        "user {} is listed twice for connection `{}` (emails are compared case-insensitively)",
-                        key.1, key.0
-                    ),
-                    located.field("email"),
-                )
-                .with_related("first listed", first.clone())
-                .with_hint("remove one of the entries"),
-            );
-            continue;
+    for entry in parsed.users {
+        let Entry {
+            value,
+            located,
+            broken,
+        } = entry;
+        let identity = match &value {
+            Some(policy) => Some((policy.connection.clone(), policy.email.to_lowercase())),
+            None => located
+                .text("connection")
+                .zip(located.text("email"))
+                .map(|(c, e)| (c.to_string(), e.to_lowercase())),
+        };
+        if let Some(key) = identity {
+            if let Some(first) = seen_users.get(&key) {
+                diagnostics.push(
+                    Diagnostic::new(
+                        format!(
+                            "user {} is listed twice for connection `{}` (emails are compared case-insensitively)",
+                            excerpt(&key.1),
+                            excerpt(&key.0)
+                        ),
+                        located.field("email"),
+                    )
+                    .with_related("first listed", first.clone())
+                    .with_hint("remove one of the entries"),
+                );
+                continue;
+            }
+            seen_users.insert(key, located.field("email"));
         }
-        seen_users.insert(key, located.field("email"));
-        if let Some(spec) = user_spec(
-            policy,
-            &located,
-            &state.connections,
-            &broken_connections,
-            diagnostics,
-        ) {
+        if let Some(policy) = value
+            && let Some(spec) = user_spec(
+                policy,
+                &located,
+                &state.connections,
+                &connections.broken,
+                diagnostics,
+            )
+            && !broken
+        {
             state.users.push(spec);
         }
     }
@@ -88,27 +116,97 @@ pub(super) fn assemble(
     state
 }
 
-fn login_spec(blocks: Vec<(LoginPolicy, Located)>, diagnostics: &mut Diagnostics) -> LoginSpec {
+/// The connections of the policies: those without problems, and for the others, what is
+/// known of them (so that their users are checked against them, but not reported as naming
+/// an undefined connection).
+struct Connections {
+    clean: BTreeMap<String, ConnectionSpec>,
+    broken: BTreeMap<String, Option<ConnectionSpec>>,
+}
+
+fn connections(
+    entries: Vec<Entry<ConnectionPolicy>>,
+    diagnostics: &mut Diagnostics,
+) -> Connections {
+    let mut found = Connections {
+        clean: BTreeMap::new(),
+        broken: BTreeMap::new(),
+    };
+    let mut first_defined: BTreeMap<String, Origin> = BTreeMap::new();
+    for entry in entries {
+        let Entry {
+            value,
+            located,
+            broken,
+        } = entry;
+        let name = match &value {
+            Some(policy) => Some(policy.name.clone()),
+            None => located.text("name").map(str::to_string),
+        };
+        let spec = value.and_then(|policy| connection_spec(policy, &located, diagnostics));
+        let Some(name) = name else {
+            continue;
+        };
+        if let Some(first) = first_defined.get(&name) {
+            diagnostics.push(
+                Diagnostic::new(
+                    format!("connection `{}` is defined twice", excerpt(&name)),
+                    located.field("name"),
+                )
+                .with_related("first defined", first.clone())
+                .with_hint("keep one definition; merge their settings"),
+            );
+            continue;
+        }
+        first_defined.insert(name.clone(), located.field("name"));
+        match spec {
+            Some(spec) if !broken => {
+                found.clean.insert(name, spec);
+            }
+            spec => {
+                found.broken.insert(name, spec);
+            }
+        }
+    }
+    found
+}
+
+fn selector_of(name: Option<&str>, client_id: Option<&str>) -> Option<ApplicationSelector> {
+    match (name, client_id) {
+        (Some(name), None) => Some(ApplicationSelector::Name(name.to_string())),
+        (None, Some(id)) => Some(ApplicationSelector::ClientId(id.to_string())),
+        _ => None,
+    }
+}
+
+fn login_spec(blocks: Vec<Entry<LoginPolicy>>, diagnostics: &mut Diagnostics) -> LoginSpec {
     let mut blocks = blocks.into_iter();
-    let Some((login, located)) = blocks.next() else {
+    let Some(first) = blocks.next() else {
         return LoginSpec::default();
     };
-    for (_, again) in blocks {
+    for again in blocks {
         diagnostics.push(
-            Diagnostic::new("`login` is defined in more than one place", again.origin())
-                .with_related("first defined", located.origin())
-                .with_hint("keep one `login` block"),
+            Diagnostic::new(
+                "`login` is defined in more than one place",
+                again.located.origin(),
+            )
+            .with_related("first defined", first.located.origin())
+            .with_hint("keep one `login` block"),
         );
     }
-    for (field, value) in [
-        ("deny_message", &login.deny_message),
-        ("action_name", &login.action_name),
+    let located = first.located;
+    let login = first.value.unwrap_or(LoginPolicy {
+        deny_message: None,
+        action_name: None,
+    });
+    for (field, value, max) in [
+        ("deny_message", &login.deny_message, DENY_MESSAGE_MAX),
+        ("action_name", &login.action_name, ACTION_NAME_MAX),
     ] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            diagnostics.push(Diagnostic::new(
-                format!("`login.{field}` is empty"),
-                located.field(field),
-            ));
+        if let Some(value) = value
+            && let Err(message) = checks::check_text(&format!("login.{field}"), value, Some(max))
+        {
+            diagnostics.push(Diagnostic::new(message, located.field(field)));
         }
     }
     LoginSpec {
@@ -127,24 +225,27 @@ fn connection_spec(
     located: &Located,
     diagnostics: &mut Diagnostics,
 ) -> Option<ConnectionSpec> {
-    let mut ok = true;
-    if policy.name.trim().is_empty() {
-        diagnostics.push(Diagnostic::new(
-            "connection `name` is empty",
-            located.field("name"),
-        ));
-        ok = false;
-    }
+    let mut ok = check_texts(
+        located,
+        [
+            ("name", Some(policy.name.as_str()), None),
+            (
+                "verification_client",
+                policy.verification_client.as_deref(),
+                None,
+            ),
+        ],
+        diagnostics,
+    );
     let resend = match &policy.resend {
         None => Resend::ONCE,
         Some(resend) => {
-            let after = match duration::parse_duration(&resend.after) {
+            let after = match duration::parse_resend_after(&resend.after) {
                 Ok(after) => after,
-                Err(message) => {
-                    diagnostics.push(Diagnostic::new(
-                        format!("invalid `resend.after`: {message}"),
-                        resend_field(located, "after"),
-                    ));
+                Err((message, hint)) => {
+                    diagnostics.push(
+                        Diagnostic::new(message, resend_field(located, "after")).with_hint(hint),
+                    );
                     ok = false;
                     Duration::ZERO
                 }
@@ -208,6 +309,31 @@ fn connection_spec(
     })
 }
 
+/// Checks text fields (field, value, Auth0's limit) as the schema does; reports each problem
+/// at its field and returns whether all were fine.
+fn check_texts<'a>(
+    located: &Located,
+    fields: impl IntoIterator<Item = (&'static str, Option<&'a str>, Option<usize>)>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut ok = true;
+    for (field, value, max) in fields {
+        if let Some(value) = value
+            && let Err(message) = checks::check_text(field, value, max)
+        {
+            let mut diagnostic = Diagnostic::new(message, located.field(field));
+            if max.is_some() && !value.trim().is_empty() {
+                diagnostic = diagnostic.with_hint(
+                    "Auth0 refuses longer profile fields (`name` 300 characters, `given_name` and `family_name` 150)",
+                );
+            }
+            diagnostics.push(diagnostic);
+            ok = false;
+        }
+    }
+    ok
+}
+
 fn resend_field(located: &Located, field: &str) -> Origin {
     let node = located
         .node
@@ -221,12 +347,21 @@ fn resend_field(located: &Located, field: &str) -> Origin {
 fn application_spec(
     policy: ApplicationPolicy,
     located: &Located,
-    earlier: &[ApplicationSpec],
     diagnostics: &mut Diagnostics,
 ) -> Option<ApplicationSpec> {
+    let texts_ok = check_texts(
+        located,
+        [
+            ("name", policy.name.as_deref(), None),
+            ("client_id", policy.client_id.as_deref(), None),
+        ],
+        diagnostics,
+    );
     let selector = match (policy.name, policy.client_id) {
         (Some(name), None) => ApplicationSelector::Name(name),
         (None, Some(id)) => ApplicationSelector::ClientId(id),
+        // A selector whose value had its own problem: that one is reported already.
+        _ if located.failed("name") || located.failed("client_id") => return None,
         (Some(_), Some(_)) => {
             diagnostics.push(
                 Diagnostic::new(
@@ -248,14 +383,7 @@ fn application_spec(
             return None;
         }
     };
-    if let Some(first) = earlier.iter().find(|a| a.selector == selector) {
-        diagnostics.push(
-            Diagnostic::new(format!("{selector} is defined twice"), located.origin())
-                .with_related("first defined", first.origin.clone()),
-        );
-        return None;
-    }
-    Some(ApplicationSpec {
+    texts_ok.then_some(ApplicationSpec {
         selector,
         mode: policy.email_verification,
         origin: located.origin(),
@@ -266,13 +394,32 @@ fn user_spec(
     policy: UserPolicy,
     located: &Located,
     connections: &BTreeMap<String, ConnectionSpec>,
-    broken_connections: &BTreeSet<String>,
+    broken_connections: &BTreeMap<String, Option<ConnectionSpec>>,
     diagnostics: &mut Diagnostics,
 ) -> Option<UserSpec> {
-    let mut ok = true;
+    let mut ok = check_texts(
+        located,
+        [
+            ("name", policy.name.as_deref(), Some(NAME_MAX)),
+            (
+                "given_name",
+                policy.given_name.as_deref(),
+                Some(GIVEN_NAME_MAX),
+            ),
+            (
+                "family_name",
+                policy.family_name.as_deref(),
+                Some(FAMILY_NAME_MAX),
+            ),
+        ],
+        diagnostics,
+    );
     if let Err(reason) = checks::check_email(&policy.email) {
         diagnostics.push(Diagnostic::new(
-            format!("invalid email address `{}`: {reason}", policy.email),
+            format!(
+                "invalid email address `{}`: {reason}",
+                excerpt(&policy.email)
+            ),
             located.field("email"),
         ));
         ok = false;
@@ -302,35 +449,52 @@ fn user_spec(
             }
         }
     }
-    let Some(connection) = connections.get(&policy.connection) else {
-        if broken_connections.contains(&policy.connection) {
-            // Its definition has its own error; do not pile on.
+    let connection = match (
+        connections.get(&policy.connection),
+        broken_connections.get(&policy.connection),
+    ) {
+        // A connection with problems of its own: its users are checked against what is
+        // known of it, but not reported as naming an undefined connection.
+        (Some(connection), _) | (None, Some(Some(connection))) => connection,
+        (None, Some(None)) => return None,
+        (None, None) if policy.connection.trim().is_empty() => {
+            diagnostics.push(
+                Diagnostic::new("`connection` is empty", located.field("connection"))
+                    .with_hint("name a connection defined under `connections:`"),
+            );
             return None;
         }
-        let known = connections.keys().chain(broken_connections.iter());
-        let mut diagnostic = Diagnostic::new(
-            format!(
-                "user {} names connection `{}`, which no policy defines",
-                policy.email, policy.connection
-            ),
-            located.field("connection"),
-        );
-        diagnostic = match closest(&policy.connection, known) {
-            Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
-            None => diagnostic.with_hint(format!(
-                "add `- name: {}` with its `email_verification` under `connections:`",
-                policy.connection
-            )),
-        };
-        diagnostics.push(diagnostic);
-        return None;
+        (None, None) => {
+            let known = connections.keys().chain(broken_connections.keys());
+            let mut diagnostic = Diagnostic::new(
+                format!(
+                    "user {} names connection `{}`, which no policy defines",
+                    excerpt(&policy.email),
+                    excerpt(&policy.connection)
+                ),
+                located.field("connection"),
+            );
+            diagnostic = match suggest(&policy.connection, known.map(String::as_str)) {
+                Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
+                None => diagnostic.with_hint(format!(
+                    "add `- name: {}` with its `email_verification` under `connections:`",
+                    excerpt(&policy.connection)
+                )),
+            };
+            diagnostics.push(diagnostic);
+            return None;
+        }
     };
     let mode = policy.email_verification.unwrap_or(connection.mode);
     let onboarding = policy.onboarding.unwrap_or(match mode {
         VerificationMode::Required => Onboarding::VerificationEmail,
         VerificationMode::Trusted | VerificationMode::Off => Onboarding::None,
     });
-    if onboarding == Onboarding::VerificationEmail && mode != VerificationMode::Required {
+    if onboarding == Onboarding::VerificationEmail
+        && mode != VerificationMode::Required
+        && !located.failed("email_verification")
+        && !located.failed("onboarding")
+    {
         diagnostics.push(
             Diagnostic::new(
                 format!(
@@ -361,27 +525,4 @@ fn user_spec(
             },
         },
     })
-}
-
-/// The defined name closest to a misspelt one, if any is close enough to suggest.
-fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
-    names
-        .map(|name| (edit_distance(wanted, name), name))
-        .filter(|(distance, name)| *distance <= 2.max(name.len() / 4))
-        .min()
-        .map(|(_, name)| name)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }

@@ -173,20 +173,34 @@ pub struct ListedUser {
 
 /// Reads and validates every policy file in `dir`.
 pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
-    let (sources, read_errors) = files::read_dir(dir)?;
+    let (sources, mut read_problems) = files::read_dir(dir)?;
     match load_sources(sources) {
-        Ok(state) if read_errors.is_empty() => Ok(state),
-        Ok(_) => Err(Diagnostics::from_items(read_errors)),
+        Ok(state) if read_problems.is_empty() => Ok(state),
+        Ok(_) => {
+            read_problems.sort();
+            Err(read_problems)
+        }
         Err(mut found) => {
-            found.items.extend(read_errors);
+            found.merge(read_problems);
             found.sort();
             Err(found)
         }
     }
 }
 
-/// Validates policy texts (already read) into a desired state. Pure: no I/O.
+/// Validates policy texts (already read) into a desired state. Pure: no I/O. A leading
+/// byte-order mark is ignored.
 pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnostics> {
+    let sources: Vec<PolicySource> = sources
+        .into_iter()
+        .map(|source| match source.text.strip_prefix('\u{feff}') {
+            Some(text) => PolicySource {
+                text: Arc::from(text),
+                file: source.file,
+            },
+            None => source,
+        })
+        .collect();
     let mut diagnostics = Diagnostics::default();
     let mut parsed = parse::ParsedPolicies::default();
     for source in &sources {
@@ -284,16 +298,17 @@ mod tests {
             .iter()
             .map(|d| format!("{} {}", d.origin, d.message))
             .collect();
-        assert_eq!(found.len(), 8, "{found:#?}");
+        assert_eq!(found.len(), 9, "{found:#?}");
         let expect = [
             "a.yaml:4:11 connection `partner-db` is defined twice",
-            "a.yaml:7:25 unknown variant `sometimes`",
+            "a.yaml:7:25 unknown value `sometimes` for `email_verification`",
+            "a.yaml:11:5 a user needs `email`",
             "a.yaml:12:5 unknown field `emial`",
             "b.yaml:3:12 user alice@partner.example is listed twice",
             "b.yaml:4:17 user carol@partner.example names connection `partnr-db`",
             "b.yaml:7:12 invalid email address `not-an-email`",
             "b.yaml:8:1 unknown top-level key `extra`",
-            "c.yaml:1:14 invalid YAML: unclosed bracket",
+            "c.yaml:1:14 invalid YAML: this `[` is never closed",
         ];
         for (line, expected) in found.iter().zip(expect) {
             assert!(
@@ -301,7 +316,11 @@ mod tests {
                 "{line} should start with {expected}"
             );
         }
-        let unknown_connection = &errors.items[4];
+        assert_eq!(
+            errors.items[3].hint.as_deref(),
+            Some("did you mean `email`?")
+        );
+        let unknown_connection = &errors.items[5];
         assert_eq!(
             unknown_connection.hint.as_deref(),
             Some("did you mean `partner-db`?")
@@ -372,7 +391,16 @@ mod tests {
 
     #[test]
     fn empty_files_are_fine_and_top_level_lists_may_be_null() {
-        let state = load_sources(vec![source("a.yaml", ""), source("b.yaml", "users:\n")]).unwrap();
+        let state = load_sources(vec![
+            source("a.yaml", ""),
+            source("b.yaml", "users:\n"),
+            source(
+                "c.yaml",
+                "connections: ~\napplications:\n# - name: Portal\nlogin: ~\n",
+            ),
+        ])
+        .unwrap();
         assert!(state.users.is_empty() && state.connections.is_empty());
+        assert_eq!(state.login, LoginSpec::default());
     }
 }

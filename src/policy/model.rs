@@ -5,22 +5,44 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::checks::{EMAIL_MAX_OCTETS, EMAIL_PATTERN};
+use super::duration::resend_after_pattern;
+
+/// Text fields must not be blank: at least one character that is not a space (the schema's
+/// `pattern`, checked the same way by `validate`).
+pub const NOT_BLANK: &str = r"\S";
+/// Auth0's limits on profile fields (`POST /api/v2/users`): `name` 1..300, `given_name` and
+/// `family_name` 1..150 characters.
+pub const NAME_MAX: usize = 300;
+pub const GIVEN_NAME_MAX: usize = 150;
+pub const FAMILY_NAME_MAX: usize = 150;
+/// The longest `login.deny_message` (shown to the user on the login page).
+pub const DENY_MESSAGE_MAX: usize = 500;
+/// The longest `login.action_name`.
+pub const ACTION_NAME_MAX: usize = 100;
+
 /// A verifyctl policy file. All files of a policy directory are merged into one desired
-/// state; each top-level list may appear in any file.
+/// state; each top-level list may appear in any file. A key with nothing under it
+/// (`users:` with every entry commented out) is the same as an empty list.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "verifyctl policy file")]
+// An empty file (or one holding only `~`) is an empty policy file.
+#[schemars(extend("type" = ["object", "null"]))]
 pub struct PolicyFile {
     /// Email-verification policy per Auth0 connection. It applies to every user of the
     /// connection, listed or not.
     #[serde(default)]
-    pub connections: Vec<ConnectionPolicy>,
+    #[schemars(extend("default" = []))]
+    pub connections: Option<Vec<ConnectionPolicy>>,
     /// Applications (Auth0 clients) whose logins require a verified email.
     #[serde(default)]
-    pub applications: Vec<ApplicationPolicy>,
+    #[schemars(extend("default" = []))]
+    pub applications: Option<Vec<ApplicationPolicy>>,
     /// Users that must exist, each in a connection defined under `connections`.
     #[serde(default)]
-    pub users: Vec<UserPolicy>,
+    #[schemars(extend("default" = []))]
+    pub users: Option<Vec<UserPolicy>>,
     /// Settings of the post-login Action that enforces verification at login (at most one
     /// file may have this block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,21 +59,30 @@ pub struct LoginPolicy {
     /// What a user whose login is denied is told (Auth0 shows it as the
     /// `error_description`). Keep it short and friendly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 500))]
+    #[schemars(length(min = 1, max = DENY_MESSAGE_MAX), pattern(NOT_BLANK))]
     pub deny_message: Option<String>,
     /// Name of the Action in the tenant (default `verifyctl-email-verification`). verifyctl
     /// only ever changes, binds and unbinds the Action of this name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = ACTION_NAME_MAX), pattern(NOT_BLANK))]
     pub action_name: Option<String>,
 }
 
 /// Policy for one Auth0 connection.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// `resend`, `block_unverified_login` and `resend_on_login` need `email_verification: required`.
+#[schemars(extend(
+    "if" = {"properties": {"email_verification": {"const": "required"}}},
+    "else" = {"properties": {
+        "resend": {"type": "null"},
+        "block_unverified_login": {"const": false},
+        "resend_on_login": {"const": false}
+    }}
+))]
 pub struct ConnectionPolicy {
     /// The Auth0 connection name (not its `con_` id), e.g. `Username-Password-Authentication`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), pattern(NOT_BLANK))]
     pub name: String,
     /// `required`: unverified users get verification emails (within `resend`); `trusted`:
     /// addresses are known good and are marked verified without any email; `off`: verifyctl
@@ -64,7 +95,7 @@ pub struct ConnectionPolicy {
     /// Name of the application (Auth0 client) whose branding and redirect the verification
     /// and password-reset emails use. Without it, Auth0 uses the tenant's global client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), pattern(NOT_BLANK))]
     pub verification_client: Option<String>,
     /// Whether the connection's signup form is open (`options.disable_signup`). The form
     /// sends a verification email to everyone who signs up, whatever this policy says.
@@ -123,26 +154,31 @@ impl VerificationMode {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendPolicy {
-    /// Minimum time between two emails to the same user, e.g. `72h`, `3d`, `90m`, `1w`.
-    #[schemars(regex(pattern = r"^[0-9]+(s|m|h|d|w)$"))]
+    /// Minimum time between two emails to the same user, e.g. `72h`, `3d`, `90m`, `1w`: a
+    /// whole number and one unit (s, m, h, d, w), from 1 hour to 365 days.
+    #[schemars(pattern(resend_after_pattern()))]
     pub after: String,
     /// Maximum number of verification emails one user ever gets from verifyctl, counting
     /// the first.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = u32::MAX))]
     pub max: u32,
 }
 
 /// An application (Auth0 client) named by `name` or by `client_id` (exactly one of them).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["name"], "properties": {"name": {"type": "string"}}},
+    {"required": ["client_id"], "properties": {"client_id": {"type": "string"}}}
+]))]
 pub struct ApplicationPolicy {
     /// The application's name as shown in the Auth0 dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), pattern(NOT_BLANK))]
     pub name: Option<String>,
     /// The application's client id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), pattern(NOT_BLANK))]
     pub client_id: Option<String>,
     /// `required`: users logging in to this application must have a verified email
     /// (enforced at login). `trusted`/`off`: no requirement.
@@ -154,22 +190,23 @@ pub struct ApplicationPolicy {
 #[serde(deny_unknown_fields)]
 pub struct UserPolicy {
     /// Name of a connection defined under `connections`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), pattern(NOT_BLANK))]
     pub connection: String,
-    /// The user's email address (compared case-insensitively; Auth0 stores it lower-cased).
-    #[schemars(email)]
+    /// The user's email address (compared case-insensitively; Auth0 stores it lower-cased):
+    /// at most 64 characters before `@`, 63 per domain label, 254 in all (RFC 5321).
+    #[schemars(length(max = EMAIL_MAX_OCTETS), pattern(EMAIL_PATTERN))]
     pub email: String,
     /// Full name. When set, verifyctl keeps the Auth0 profile equal to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 300))]
+    #[schemars(length(min = 1, max = NAME_MAX), pattern(NOT_BLANK))]
     pub name: Option<String>,
     /// Given name. When set, verifyctl keeps the Auth0 profile equal to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 150))]
+    #[schemars(length(min = 1, max = GIVEN_NAME_MAX), pattern(NOT_BLANK))]
     pub given_name: Option<String>,
     /// Family name. When set, verifyctl keeps the Auth0 profile equal to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 150))]
+    #[schemars(length(min = 1, max = FAMILY_NAME_MAX), pattern(NOT_BLANK))]
     pub family_name: Option<String>,
     /// `user_metadata` keys verifyctl owns. Each listed top-level key is kept equal to its
     /// value; keys not listed are left alone.
