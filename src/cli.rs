@@ -95,13 +95,13 @@ pub struct TenantArgs {
     pub client_id: Option<String>,
     // Its secret (AUTH0_CLIENT_SECRET) or a token (AUTH0_API_TOKEN) is read from the
     // environment only, by `commands::tenant_source`: never a flag.
-    /// Requests per second verifyctl allows itself [default: 2 for a tenant, unlimited for
-    /// a tenant file]. Auth0 free tenants allow 2/s; paid plans more.
+    /// A hard cap in requests per second [default: none: the tenant's own rate-limit headers
+    /// set the pace].
     #[arg(long, env = "VERIFYCTL_MAX_RPS", value_name = "RPS", value_parser = positive_rate)]
     pub max_rps: Option<f64>,
-    /// Share of the tenant's own rate-limit budget (x-ratelimit headers) verifyctl may use;
-    /// the rest is left for the tenant's users and other tools.
-    #[arg(long, env = "VERIFYCTL_RATE_SHARE", value_name = "SHARE", default_value_t = 0.5, value_parser = share)]
+    /// Share of the tenant's sustained Management API rate (measured from its x-ratelimit
+    /// headers) verifyctl may use; the rest is left for the tenant's other tools.
+    #[arg(long, env = "VERIFYCTL_RATE_SHARE", value_name = "SHARE", default_value_t = 1.0, value_parser = share)]
     pub rate_share: f64,
 }
 
@@ -144,6 +144,10 @@ pub struct PlanArgs {
     pub detail: Detail,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The most emails this run sends (overrides the policies' `emails.max_per_run`); the
+    /// rest wait for later runs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_emails: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -171,8 +175,14 @@ pub struct ApplyArgs {
     pub detail: Detail,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Users (and other targets) worked on at once; one target's actions stay in order.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// The most emails this run sends (overrides the policies' `emails.max_per_run`); the
+    /// rest wait for later runs.
+    #[arg(long, value_name = "N", conflicts_with = "plan", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_emails: Option<u32>,
+    /// Users (and other targets) worked on at once; one target's actions stay in order
+    /// [default: 32: enough to keep a high-limit tenant busy whatever the latency, while
+    /// the rate itself is the pacer's].
+    #[arg(long, value_name = "N", default_value_t = 32, hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// No progress bar or progress lines on stderr.
     #[arg(long)]

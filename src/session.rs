@@ -69,24 +69,16 @@ struct FileTenant {
 }
 
 impl TenantSession {
-    /// Connects; for a tenant file, loads it and starts the emulator in this process.
-    /// `pacing.max_rps` is what the operator asked for (`--max-rps`); without it a real
-    /// tenant, shared with its users, gets the conservative default, and a tenant file, with
-    /// nobody else to leave room for, gets none.
+    /// Connects; for a tenant file, loads it and starts the emulator in this process. The
+    /// client is paced as `pacing` says (the tenant's own headers, a share of them, a cap).
     pub async fn open(
         source: &TenantSource,
         config: EmulatorConfig,
         pacing: PacingConfig,
     ) -> Result<TenantSession, SessionError> {
         let session = Self::connect(source, config).await?;
-        let max_rps = match source {
-            TenantSource::Live { .. } => pacing.max_rps.or(PacingConfig::default().max_rps),
-            TenantSource::File(_) => pacing.max_rps,
-        };
         Ok(TenantSession {
-            client: session
-                .client
-                .with_pacing(PacingConfig { max_rps, ..pacing }),
+            client: session.client.with_pacing(pacing),
             ..session
         })
     }

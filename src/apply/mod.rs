@@ -115,7 +115,7 @@ pub struct ApplyOptions {
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
-            concurrency: 4,
+            concurrency: 32,
             cancellation: Cancellation::default(),
         }
     }

@@ -30,7 +30,10 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
         ));
     }
     let saved = args.plan.as_deref().map(read_saved_plan).transpose()?;
-    let desired = policy::load_dir(&args.policy_dir)?;
+    let mut desired = policy::load_dir(&args.policy_dir)?;
+    if let Some(budget) = args.max_emails {
+        desired.max_emails_per_run = Some(budget);
+    }
     if let Some(saved) = &saved {
         check_policies(saved, &desired)?;
     }

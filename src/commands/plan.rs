@@ -14,7 +14,10 @@ use crate::report;
 
 /// `verifyctl plan`
 pub async fn plan(args: PlanArgs) -> CommandResult {
-    let desired = policy::load_dir(&args.policy_dir)?;
+    let mut desired = policy::load_dir(&args.policy_dir)?;
+    if let Some(budget) = args.max_emails {
+        desired.max_emails_per_run = Some(budget);
+    }
     let scope = Scope::new(&args.target.connections, &args.target.users);
     let clock = clock_from_env()?;
     let session = open_session(&args.tenant, &clock).await?;

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::users::{Run, password_min_length, plan_users};
 use super::warnings::WarningSink;
-use super::{Plan, PlanError, login, signup, sort_actions};
+use super::{Plan, PlanError, budget, login, signup, sort_actions};
 use crate::auth0::StrategyKind;
 use crate::policy::{
     ApplicationSelector, ConnectionSpec, DesiredState, Resend, Scope, VerificationMode,
@@ -64,6 +64,7 @@ pub fn build_plan_in(
     }
     login::plan_login(desired, &resolved, &live.login, &mut actions, &mut warnings);
     sort_actions(&mut actions);
+    budget::apply_email_budget(&mut actions, desired.max_emails_per_run, &mut warnings);
     Ok(Plan {
         actions,
         warnings: warnings.finish(),

@@ -7,6 +7,7 @@
 //! except the generated password, which only exists inside `apply`.
 
 mod action;
+mod budget;
 mod build;
 mod login;
 mod operation;
@@ -129,6 +130,8 @@ pub enum WarningKind {
     LoginActionUnchecked,
     /// The login Action re-sends emails, but its credentials are not in the environment.
     ActionSecretsMissing,
+    /// The email budget defers some of the plan's emails to later runs.
+    EmailBudget,
 }
 
 /// A policy that cannot be planned against this tenant.

@@ -108,6 +108,7 @@ fn user_warning(kind: WarningKind, connection: &str, strategy: &str, count: usiz
         // Not about users: these carry their own message (`WarningSink::note`).
         WarningKind::SignupSendsEmails
         | WarningKind::LoginActionUnchecked
-        | WarningKind::ActionSecretsMissing => String::new(),
+        | WarningKind::ActionSecretsMissing
+        | WarningKind::EmailBudget => String::new(),
     }
 }

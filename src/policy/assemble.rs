@@ -9,8 +9,8 @@ use time::Duration;
 use super::checks::suggest;
 use super::diag::excerpt;
 use super::model::{
-    ACTION_NAME_MAX, ApplicationPolicy, ConnectionPolicy, DENY_MESSAGE_MAX, FAMILY_NAME_MAX,
-    GIVEN_NAME_MAX, LoginPolicy, NAME_MAX, UserPolicy,
+    ACTION_NAME_MAX, ApplicationPolicy, ConnectionPolicy, DENY_MESSAGE_MAX, EmailsPolicy,
+    FAMILY_NAME_MAX, GIVEN_NAME_MAX, LoginPolicy, NAME_MAX, UserPolicy,
 };
 use super::parse::{Entry, Located, ParsedPolicies};
 use super::yaml::NodeKind;
@@ -34,6 +34,7 @@ pub(super) fn assemble(
         ..DesiredState::default()
     };
     state.login = login_spec(parsed.login, diagnostics);
+    state.max_emails_per_run = emails_budget(parsed.emails, diagnostics);
     let connections = connections(parsed.connections, diagnostics);
     state.connections = connections.clean;
     let mut seen_applications: BTreeMap<ApplicationSelector, Origin> = BTreeMap::new();
@@ -177,6 +178,33 @@ fn selector_of(name: Option<&str>, client_id: Option<&str>) -> Option<Applicatio
         (None, Some(id)) => Some(ApplicationSelector::ClientId(id.to_string())),
         _ => None,
     }
+}
+
+fn emails_budget(blocks: Vec<Entry<EmailsPolicy>>, diagnostics: &mut Diagnostics) -> Option<u32> {
+    let mut blocks = blocks.into_iter();
+    let first = blocks.next()?;
+    for again in blocks {
+        diagnostics.push(
+            Diagnostic::new(
+                "`emails` is defined in more than one place",
+                again.located.origin(),
+            )
+            .with_related("first defined", first.located.origin())
+            .with_hint("keep one `emails` block"),
+        );
+    }
+    let budget = first.value?.max_per_run;
+    if budget == 0 {
+        diagnostics.push(
+            Diagnostic::new(
+                "`emails.max_per_run` must be at least 1",
+                first.located.field("max_per_run"),
+            )
+            .with_hint("remove the `emails` block for no limit; use `email_verification: off` to send nothing"),
+        );
+        return None;
+    }
+    Some(budget)
 }
 
 fn login_spec(blocks: Vec<Entry<LoginPolicy>>, diagnostics: &mut Diagnostics) -> LoginSpec {

@@ -42,6 +42,8 @@ pub struct DesiredState {
     pub users: Vec<UserSpec>,
     /// How the login Action behaves (defaults when no file has a `login` block).
     pub login: LoginSpec,
+    /// The most emails one run sends (`None`: no limit).
+    pub max_emails_per_run: Option<u32>,
     /// The policy files read, with their contents (for digests and diagnostics).
     pub files: Vec<PolicySource>,
 }

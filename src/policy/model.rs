@@ -47,10 +47,24 @@ pub struct PolicyFile {
     /// file may have this block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<LoginPolicy>,
+    /// Limits on the emails one `apply` sends (at most one file may have this block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails: Option<EmailsPolicy>,
 }
 
 /// The top-level keys of a policy file, in the order of [`PolicyFile`]'s fields.
-pub const TOP_LEVEL_KEYS: [&str; 4] = ["connections", "applications", "users", "login"];
+pub const TOP_LEVEL_KEYS: [&str; 5] = ["connections", "applications", "users", "login", "emails"];
+
+/// How many emails one run may send, so a first apply on a large tenant is spread over
+/// several runs rather than sending everything at once (and getting the sender's domain
+/// flagged). Emails over the budget are planned by later runs.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailsPolicy {
+    /// The most verification and password-reset emails one apply sends (creates included).
+    #[schemars(range(min = 1))]
+    pub max_per_run: u32,
+}
 
 /// How the generated post-login Action behaves.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -21,7 +21,8 @@ use super::checks::suggest;
 use super::diag::excerpt;
 use super::files::MAX_FILE_BYTES;
 use super::model::{
-    ApplicationPolicy, ConnectionPolicy, LoginPolicy, ResendPolicy, TOP_LEVEL_KEYS, UserPolicy,
+    ApplicationPolicy, ConnectionPolicy, EmailsPolicy, LoginPolicy, ResendPolicy, TOP_LEVEL_KEYS,
+    UserPolicy,
 };
 use super::yaml::{self, LocatedError, Node, NodeKind, Problem, found_node, one_of};
 use super::{Diagnostic, Diagnostics, Origin, PolicySource};
@@ -42,6 +43,7 @@ pub(super) struct ParsedPolicies {
     pub applications: Vec<Entry<ApplicationPolicy>>,
     pub users: Vec<Entry<UserPolicy>>,
     pub login: Vec<Entry<LoginPolicy>>,
+    pub emails: Vec<Entry<EmailsPolicy>>,
 }
 
 /// An entry's file and YAML node, to locate later findings at the offending field.
@@ -119,6 +121,7 @@ struct Shapes {
     application: Shape,
     user: Shape,
     login: Shape,
+    emails: Shape,
 }
 
 fn shapes() -> &'static Shapes {
@@ -128,6 +131,7 @@ fn shapes() -> &'static Shapes {
         application: Shape::of::<ApplicationPolicy>(),
         user: Shape::of::<UserPolicy>(),
         login: Shape::of::<LoginPolicy>(),
+        emails: Shape::of::<EmailsPolicy>(),
     })
 }
 
@@ -190,6 +194,10 @@ const APPLICATION: Kind = Kind {
 const USER: Kind = Kind {
     what: "a user",
     example: "`- connection: partner-db` with `email: alice@partner.example`",
+};
+const EMAILS: Kind = Kind {
+    what: "`emails`",
+    example: "`max_per_run: 5000` under `emails:`",
 };
 const LOGIN: Kind = Kind {
     what: "`login`",
@@ -280,10 +288,14 @@ pub(super) fn parse_file(
                 }
             }
             // `login:` with nothing under it is no `login` block, like an empty list.
-            "login" if matches!(value.kind, NodeKind::Null) => {}
+            "login" | "emails" if matches!(value.kind, NodeKind::Null) => {}
             "login" => {
                 let entry = parse_entry(file, value, &LOGIN, &shapes.login, diagnostics);
                 parsed.login.push(entry);
+            }
+            "emails" => {
+                let entry = parse_entry(file, value, &EMAILS, &shapes.emails, diagnostics);
+                parsed.emails.push(entry);
             }
             _ => {
                 let shown = match &key.kind {
@@ -585,6 +597,7 @@ mod tests {
             ("ApplicationPolicy", &shapes.application),
             ("UserPolicy", &shapes.user),
             ("LoginPolicy", &shapes.login),
+            ("EmailsPolicy", &shapes.emails),
         ] {
             let properties = defs[name]["properties"].as_object().unwrap();
             let mut fields: Vec<&str> = properties.keys().map(String::as_str).collect();

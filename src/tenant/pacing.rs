@@ -1,10 +1,18 @@
-//! Client-side pacing, so a run stays under the tenant's rate limit and leaves room for the
-//! tenant's own traffic (Auth0 allows 2 requests/s on free tenants, reference §11).
+//! Client-side pacing, so a run uses the tenant's Management API budget as far as it is
+//! allowed to and leaves the rest to the tenant's own traffic (reference §11).
 //!
-//! Three brakes, all on tokio's clock (paused time in tests controls them):
-//! - our own token bucket at `max_rps` (the budget the operator grants verifyctl);
-//! - the server's budget from `x-ratelimit-limit/remaining/reset`: when `remaining` falls to
-//!   the reserve kept for others (`limit × (1 − rate_share)`), requests wait for `reset`;
+//! The budget comes from the tenant itself: every answer's `x-ratelimit-limit` (the bucket),
+//! `x-ratelimit-remaining` and `x-ratelimit-reset`. From how `remaining` moves between
+//! answers, allowing for the requests verifyctl itself sent, the pacer estimates the rate
+//! at which the bucket refills for verifyctl (the sustained rate, less whatever else is
+//! using it). Then, all on tokio's clock (paused time in tests controls it):
+//!
+//! - with `rate_share` S below 1, verifyctl's own token bucket runs at S × that rate (burst
+//!   S × the bucket), and `remaining` is never taken below (1 − S) × the bucket, so 1 − S of
+//!   the sustained rate and of the burst are left for others;
+//! - with S = 1 (the default), requests go as fast as `remaining` allows, waiting for the
+//!   next token (from the estimated rate, or `x-ratelimit-reset`) when it is spent;
+//! - `max_rps`, when given, is a hard cap on top;
 //! - after a 429, every request waits out the server's window (not just the one that was
 //!   refused), with jitter so concurrent tasks do not wake in lockstep.
 
@@ -17,9 +25,9 @@ use tokio::time::Instant;
 /// How hard verifyctl may use the tenant's Management API.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PacingConfig {
-    /// Requests per second verifyctl allows itself; `None` for no own limit.
+    /// A hard cap in requests per second; `None` for none.
     pub max_rps: Option<f64>,
-    /// Share of the tenant's server-side budget verifyctl may consume (0 < share ≤ 1).
+    /// Share of the tenant's sustained rate (and bucket) verifyctl may use (0 < S ≤ 1).
     pub rate_share: f64,
 }
 
@@ -32,12 +40,9 @@ impl PacingConfig {
 }
 
 impl Default for PacingConfig {
-    /// Conservative: the free plan's sustained rate, half of the server's budget.
+    /// The tenant's whole budget as its headers give it, no cap of verifyctl's own.
     fn default() -> Self {
-        PacingConfig {
-            max_rps: Some(2.0),
-            rate_share: 0.5,
-        }
+        PacingConfig::UNLIMITED
     }
 }
 
@@ -53,31 +58,77 @@ struct State {
     /// Own bucket: available tokens and when they were counted.
     tokens: f64,
     counted_at: Instant,
-    /// The server's budget as last reported.
+    /// The server's budget as last reported, and counted down as requests leave.
     server: Option<ServerBudget>,
+    estimate: RefillEstimate,
     /// Nobody sends before this (after a 429).
     blocked_until: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct ServerBudget {
-    limit: u64,
-    remaining: u64,
+    limit: f64,
+    /// As last reported, counted down by requests sent and up by the measured refill since
+    /// `counted_at`.
+    remaining: f64,
+    counted_at: Instant,
     reset_at: Instant,
 }
 
-/// The own bucket holds at most this many seconds' worth of requests (small bursts only).
-const OWN_BURST_SECONDS: f64 = 1.0;
+/// The refill rate the bucket shows, from `remaining` between answers.
+#[derive(Debug, Default)]
+struct RefillEstimate {
+    /// Requests per second (smoothed), once measured.
+    rate: Option<f64>,
+    /// The first answer of the current measuring window.
+    anchor: Option<(Instant, f64)>,
+    /// Answers received since the anchor (tokens verifyctl took in the meantime).
+    answered: f64,
+}
+
+/// Shortest window a rate is measured over.
+const MEASURE_OVER: Duration = Duration::from_millis(500);
+/// How much a new measurement moves the estimate.
+const SMOOTHING: f64 = 0.3;
+
+impl RefillEstimate {
+    fn observe(&mut self, now: Instant, limit: f64, remaining: f64) {
+        self.answered += 1.0;
+        if remaining >= limit {
+            // A full bucket says nothing about its refill: start again.
+            self.anchor = None;
+            self.answered = 0.0;
+            return;
+        }
+        let Some((since, before)) = self.anchor else {
+            self.anchor = Some((now, remaining));
+            self.answered = 0.0;
+            return;
+        };
+        let elapsed = now.duration_since(since);
+        if elapsed < MEASURE_OVER {
+            return;
+        }
+        let measured = ((remaining - before + self.answered) / elapsed.as_secs_f64()).max(0.0);
+        self.rate = Some(match self.rate {
+            Some(rate) => rate + SMOOTHING * (measured - rate),
+            None => measured,
+        });
+        self.anchor = Some((now, remaining));
+        self.answered = 0.0;
+    }
+}
 
 impl Pacer {
     pub fn new(config: PacingConfig) -> Pacer {
-        let burst = own_burst(&config);
         Pacer {
             config,
             state: Mutex::new(State {
-                tokens: burst,
+                // A cap's bucket starts full (one second's worth).
+                tokens: config.max_rps.map_or(1.0, |cap| cap.max(1.0)),
                 counted_at: Instant::now(),
                 server: None,
+                estimate: RefillEstimate::default(),
                 blocked_until: None,
             }),
         }
@@ -85,6 +136,11 @@ impl Pacer {
 
     pub fn config(&self) -> PacingConfig {
         self.config
+    }
+
+    /// The refill rate measured so far (requests per second), for reports.
+    pub async fn measured_rate(&self) -> Option<f64> {
+        self.state.lock().await.estimate.rate
     }
 
     /// Waits until a request may be sent, and takes its slot.
@@ -97,7 +153,7 @@ impl Pacer {
                 if wait.is_zero() {
                     state.tokens -= 1.0;
                     if let Some(server) = state.server.as_mut() {
-                        server.remaining = server.remaining.saturating_sub(1);
+                        server.remaining -= 1.0;
                     }
                     return;
                 }
@@ -105,6 +161,27 @@ impl Pacer {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The own bucket's rate and size: S × the measured rate and bucket (S < 1 only), under
+    /// the hard cap.
+    fn own_bucket(&self, state: &State) -> Option<(f64, f64)> {
+        let share = self.config.rate_share;
+        let shared = if share < 1.0 {
+            state
+                .estimate
+                .rate
+                .filter(|rate| *rate > 0.0)
+                .map(|rate| (rate * share, state.server.map_or(1.0, |s| s.limit * share)))
+        } else {
+            None
+        };
+        let capped = self.config.max_rps.map(|cap| (cap, cap));
+        match (shared, capped) {
+            (Some(shared), Some(capped)) => Some((shared.0.min(capped.0), shared.1.min(capped.1))),
+            (one, other) => one.or(other),
+        }
+        .map(|(rate, burst)| (rate, burst.max(1.0)))
     }
 
     fn wait_needed(&self, state: &mut State, now: Instant) -> Duration {
@@ -116,23 +193,37 @@ impl Pacer {
                 state.blocked_until = None;
             }
         }
-        if let Some(rate) = self.config.max_rps {
+        if let Some((rate, burst)) = self.own_bucket(state) {
             let elapsed = now.duration_since(state.counted_at).as_secs_f64();
-            state.tokens = (state.tokens + elapsed * rate).min(own_burst(&self.config));
+            state.tokens = (state.tokens + elapsed * rate).min(burst);
             state.counted_at = now;
             if state.tokens < 1.0 {
                 wait = wait.max(Duration::from_secs_f64((1.0 - state.tokens) / rate));
             }
         } else {
             state.tokens = 1.0;
+            state.counted_at = now;
         }
-        if let Some(server) = state.server {
-            let reserve = (server.limit as f64 * (1.0 - self.config.rate_share)).ceil() as u64;
-            if server.remaining <= reserve && server.reset_at > now {
-                wait = wait.max(server.reset_at - now);
-            } else if server.reset_at <= now && server.remaining <= reserve {
-                // The window passed: assume the server refilled until it says otherwise.
-                state.server = None;
+        let rate = state.estimate.rate.filter(|r| *r > 0.0);
+        if let Some(server) = state.server.as_mut() {
+            if let Some(rate) = rate {
+                let elapsed = now.duration_since(server.counted_at).as_secs_f64();
+                server.remaining = (server.remaining + rate * elapsed).min(server.limit);
+                server.counted_at = now;
+            }
+            let reserve = (server.limit * (1.0 - self.config.rate_share)).ceil();
+            if server.remaining < reserve + 1.0 {
+                match rate {
+                    // Wait for the next token at the measured refill.
+                    Some(rate) => {
+                        let next = (reserve + 1.0 - server.remaining) / rate;
+                        wait =
+                            wait.max(Duration::from_secs_f64(next).max(Duration::from_millis(1)));
+                    }
+                    // Not measured yet: wait for the reset, then trust the server again.
+                    None if server.reset_at > now => wait = wait.max(server.reset_at - now),
+                    None => state.server = None,
+                }
             }
         }
         wait
@@ -152,11 +243,15 @@ impl Pacer {
             return;
         };
         let reset_in = number("x-ratelimit-reset").map_or(Duration::from_secs(1), until_epoch);
+        let now = Instant::now();
         let mut state = self.state.lock().await;
+        let (limit, remaining) = (limit.max(0.0), remaining.max(0.0));
+        state.estimate.observe(now, limit, remaining);
         state.server = Some(ServerBudget {
-            limit: limit.max(0.0) as u64,
-            remaining: remaining.max(0.0) as u64,
-            reset_at: Instant::now() + reset_in,
+            limit,
+            remaining,
+            counted_at: now,
+            reset_at: now + reset_in,
         });
     }
 
@@ -166,12 +261,6 @@ impl Pacer {
         let mut state = self.state.lock().await;
         state.blocked_until = Some(state.blocked_until.map_or(until, |u| u.max(until)));
     }
-}
-
-fn own_burst(config: &PacingConfig) -> f64 {
-    config
-        .max_rps
-        .map_or(1.0, |rate| (rate * OWN_BURST_SECONDS).max(1.0))
 }
 
 /// Time from now until the UNIX epoch second `at` (zero when past).
@@ -223,7 +312,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_servers_reserve_is_left_for_others() {
+    async fn before_the_refill_is_measured_the_reserve_waits_for_the_reset() {
         let pacer = Pacer::new(PacingConfig {
             max_rps: None,
             rate_share: 0.5,
@@ -242,6 +331,87 @@ mod tests {
         assert_eq!(timed_acquires(&pacer, 2).await, Duration::ZERO);
         let third = timed_acquires(&pacer, 1).await;
         assert!(third >= Duration::from_secs(28), "{third:?}");
+    }
+
+    /// A server bucket refilling at `rate` per second, as the emulator's: the headers after
+    /// each request taken at `now`.
+    struct Bucket {
+        limit: f64,
+        rate: f64,
+        tokens: f64,
+        at: Instant,
+    }
+
+    impl Bucket {
+        fn take(&mut self) -> HeaderMap {
+            let now = Instant::now();
+            self.tokens = (self.tokens + self.rate * now.duration_since(self.at).as_secs_f64())
+                .min(self.limit);
+            self.at = now;
+            self.tokens -= 1.0;
+            let mut headers = HeaderMap::new();
+            headers.insert("x-ratelimit-limit", self.limit.to_string().parse().unwrap());
+            headers.insert(
+                "x-ratelimit-remaining",
+                self.tokens.max(0.0).floor().to_string().parse().unwrap(),
+            );
+            headers
+        }
+    }
+
+    /// Sends `count` requests through the pacer against `bucket`; the seconds it took and
+    /// the requests the bucket refused.
+    async fn run(pacer: &Pacer, bucket: &mut Bucket, count: usize) -> (f64, usize) {
+        let start = Instant::now();
+        let mut refused = 0;
+        for _ in 0..count {
+            pacer.acquire().await;
+            if bucket.tokens < 1.0 {
+                let now = Instant::now();
+                let refill = bucket.rate * now.duration_since(bucket.at).as_secs_f64();
+                if bucket.tokens + refill < 1.0 {
+                    refused += 1;
+                }
+            }
+            let headers = bucket.take();
+            pacer.observe(&headers).await;
+        }
+        (start.elapsed().as_secs_f64(), refused)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_whole_sustained_rate_is_used_by_default() {
+        let pacer = Pacer::new(PacingConfig::default());
+        let mut bucket = Bucket {
+            limit: 10.0,
+            rate: 10.0,
+            tokens: 10.0,
+            at: Instant::now(),
+        };
+        let (seconds, refused) = run(&pacer, &mut bucket, 310).await;
+        // 10 from the full bucket, then 300 at 10 per second: about 30 s.
+        assert!((28.0..=33.5).contains(&seconds), "{seconds}s");
+        assert_eq!(refused, 0);
+        let measured = pacer.measured_rate().await.expect("measured");
+        assert!((9.0..=11.0).contains(&measured), "{measured}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_share_leaves_the_rest_of_the_sustained_rate() {
+        let pacer = Pacer::new(PacingConfig {
+            max_rps: None,
+            rate_share: 0.5,
+        });
+        let mut bucket = Bucket {
+            limit: 10.0,
+            rate: 10.0,
+            tokens: 10.0,
+            at: Instant::now(),
+        };
+        let (seconds, refused) = run(&pacer, &mut bucket, 155).await;
+        // About 5 at once, then 5 per second: about 30 s, never the whole rate.
+        assert!(seconds >= 27.0, "{seconds}s: more than half the rate");
+        assert_eq!(refused, 0);
     }
 
     #[tokio::test(start_paused = true)]

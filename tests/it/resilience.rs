@@ -304,7 +304,11 @@ async fn a_killed_apply_converges_on_the_next_run() {
             &client,
             &plan,
             &tenant.clock,
-            &ApplyOptions::default(),
+            // One target at a time, so the run is still going when it is cut.
+            &ApplyOptions {
+                concurrency: 1,
+                ..ApplyOptions::default()
+            },
             &mut |_, _, _| {},
         ),
     )
