@@ -731,9 +731,13 @@ impl ManagementClient {
             let sent = http.send().await;
             log_request(&request.method, &url, &sent, attempt, started.elapsed());
             let decision = match &sent {
-                Err(_) => retry.decide(Attempt::NoAnswer),
+                Err(_) => {
+                    self.pacer.unanswered().await;
+                    retry.decide(Attempt::NoAnswer)
+                }
                 Ok(response) => {
-                    self.pacer.observe(response.headers()).await;
+                    let accepted = response.status() != StatusCode::TOO_MANY_REQUESTS;
+                    self.pacer.observe(response.headers(), accepted).await;
                     retry.decide(Attempt::Answered {
                         status: response.status(),
                         headers: response.headers(),

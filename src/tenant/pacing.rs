@@ -10,8 +10,12 @@
 //! - with `rate_share` S below 1, verifyctl's own token bucket runs at S × that rate (burst
 //!   S × the bucket), and `remaining` is never taken below (1 − S) × the bucket, so 1 − S of
 //!   the sustained rate and of the burst are left for others;
-//! - with S = 1 (the default), requests go as fast as `remaining` allows, waiting for the
-//!   next token (from the estimated rate, or `x-ratelimit-reset`) when it is spent;
+//! - with S = 1 (the default), the own bucket runs at the whole measured rate, and requests
+//!   wait for the next token when `remaining` (less the requests still in flight) is spent;
+//! - before the rate is measured, below the reserve, one request goes now and then (a
+//!   second apart at first, sooner while the bucket fills up in between) so that answers
+//!   show the refill; buckets of at most four tokens (Auth0's free plan: 2, refilled 2 per
+//!   second) are taken to refill their size every second, being too small to measure;
 //! - `max_rps`, when given, is a hard cap on top;
 //! - after a 429, every request waits out the server's window (not just the one that was
 //!   refused), with jitter so concurrent tasks do not wake in lockstep.
@@ -61,6 +65,11 @@ struct State {
     /// The server's budget as last reported, and counted down as requests leave.
     server: Option<ServerBudget>,
     estimate: RefillEstimate,
+    /// Requests sent and not answered yet: the server's `remaining` does not count them.
+    in_flight: f64,
+    /// Before the refill is measured, below the reserve: the gap between probing requests.
+    probe: Option<Duration>,
+    last_sent: Option<Instant>,
     /// Nobody sends before this (after a 429).
     blocked_until: Option<Instant>,
 }
@@ -72,50 +81,74 @@ struct ServerBudget {
     /// `counted_at`.
     remaining: f64,
     counted_at: Instant,
-    reset_at: Instant,
 }
 
-/// The refill rate the bucket shows, from `remaining` between answers.
+/// The refill rate the bucket shows, from `remaining` between answers: over a window in
+/// which the bucket was never full, refill = (remaining at its end − remaining at its start
+/// + the requests the server accepted in between) / its length.
 #[derive(Debug, Default)]
 struct RefillEstimate {
     /// Requests per second (smoothed), once measured.
     rate: Option<f64>,
     /// The first answer of the current measuring window.
     anchor: Option<(Instant, f64)>,
-    /// Answers received since the anchor (tokens verifyctl took in the meantime).
-    answered: f64,
+    /// Requests the server accepted since the anchor (tokens they took).
+    accepted: f64,
 }
 
-/// Shortest window a rate is measured over.
-const MEASURE_OVER: Duration = Duration::from_millis(500);
-/// How much a new measurement moves the estimate.
-const SMOOTHING: f64 = 0.3;
+/// Buckets of at most this many tokens are not measured (see [`RefillEstimate::observe`]).
+const SMALL_BUCKET: f64 = 4.0;
+
+/// The gap between probing requests before the refill is measured: the first, the least.
+const FIRST_PROBE: Duration = Duration::from_secs(1);
+const MIN_PROBE: Duration = Duration::from_millis(50);
+
+/// Shortest window a rate is measured over, and the fewest accepted requests in it (the
+/// reported `remaining` is a whole number, so short windows are coarse).
+const MEASURE_OVER: Duration = Duration::from_secs(2);
+const MEASURE_ACROSS: f64 = 6.0;
 
 impl RefillEstimate {
-    fn observe(&mut self, now: Instant, limit: f64, remaining: f64) {
-        self.answered += 1.0;
-        if remaining >= limit {
-            // A full bucket says nothing about its refill: start again.
+    fn observe(&mut self, now: Instant, limit: f64, remaining: f64, accepted: bool) {
+        if limit <= SMALL_BUCKET {
+            // Too few tokens to see a refill in whole-number `remaining`s: a bucket this
+            // small is Auth0's free plan, which refills its size every second (2 and 2/s).
+            self.rate = Some(limit.max(1.0));
+            return;
+        }
+        if accepted {
+            self.accepted += 1.0;
+        } else if let Some(rate) = self.rate.as_mut() {
+            // Refused: whatever was measured is too high.
+            *rate *= 0.8;
+        }
+        // Right after a request, a full bucket reads one below its size.
+        if remaining + 1.0 >= limit {
+            // A full bucket says nothing about its refill: start a new window (the rate
+            // measured so far stays).
             self.anchor = None;
-            self.answered = 0.0;
+            self.accepted = 0.0;
             return;
         }
         let Some((since, before)) = self.anchor else {
             self.anchor = Some((now, remaining));
-            self.answered = 0.0;
+            self.accepted = 0.0;
             return;
         };
         let elapsed = now.duration_since(since);
-        if elapsed < MEASURE_OVER {
+        if elapsed < MEASURE_OVER || self.accepted < MEASURE_ACROSS {
             return;
         }
-        let measured = ((remaining - before + self.answered) / elapsed.as_secs_f64()).max(0.0);
+        let seconds = elapsed.as_secs_f64();
+        let measured = ((remaining - before + self.accepted) / seconds).max(0.0);
+        // Longer windows weigh more.
+        let weight = (seconds / 10.0).min(0.7);
         self.rate = Some(match self.rate {
-            Some(rate) => rate + SMOOTHING * (measured - rate),
+            Some(rate) => rate + weight.max(0.3) * (measured - rate),
             None => measured,
         });
         self.anchor = Some((now, remaining));
-        self.answered = 0.0;
+        self.accepted = 0.0;
     }
 }
 
@@ -129,6 +162,9 @@ impl Pacer {
                 counted_at: Instant::now(),
                 server: None,
                 estimate: RefillEstimate::default(),
+                in_flight: 0.0,
+                probe: None,
+                last_sent: None,
                 blocked_until: None,
             }),
         }
@@ -152,6 +188,8 @@ impl Pacer {
                 let wait = self.wait_needed(&mut state, now);
                 if wait.is_zero() {
                     state.tokens -= 1.0;
+                    state.in_flight += 1.0;
+                    state.last_sent = Some(now);
                     if let Some(server) = state.server.as_mut() {
                         server.remaining -= 1.0;
                     }
@@ -163,19 +201,14 @@ impl Pacer {
         }
     }
 
-    /// The own bucket's rate and size: S × the measured rate and bucket (S < 1 only), under
-    /// the hard cap.
+    /// The own bucket's rate and size: S × the measured rate and bucket, under the hard cap.
     fn own_bucket(&self, state: &State) -> Option<(f64, f64)> {
         let share = self.config.rate_share;
-        let shared = if share < 1.0 {
-            state
-                .estimate
-                .rate
-                .filter(|rate| *rate > 0.0)
-                .map(|rate| (rate * share, state.server.map_or(1.0, |s| s.limit * share)))
-        } else {
-            None
-        };
+        let shared = state
+            .estimate
+            .rate
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| (rate * share, state.server.map_or(1.0, |s| s.limit * share)));
         let capped = self.config.max_rps.map(|cap| (cap, cap));
         match (shared, capped) {
             (Some(shared), Some(capped)) => Some((shared.0.min(capped.0), shared.1.min(capped.1))),
@@ -213,24 +246,33 @@ impl Pacer {
             }
             let reserve = (server.limit * (1.0 - self.config.rate_share)).ceil();
             if server.remaining < reserve + 1.0 {
-                match rate {
+                if let Some(rate) = rate {
                     // Wait for the next token at the measured refill.
-                    Some(rate) => {
-                        let next = (reserve + 1.0 - server.remaining) / rate;
-                        wait =
-                            wait.max(Duration::from_secs_f64(next).max(Duration::from_millis(1)));
-                    }
-                    // Not measured yet: wait for the reset, then trust the server again.
-                    None if server.reset_at > now => wait = wait.max(server.reset_at - now),
-                    None => state.server = None,
+                    let next = (reserve + 1.0 - server.remaining) / rate;
+                    wait = wait.max(Duration::from_secs_f64(next).max(Duration::from_millis(1)));
+                } else {
+                    // Not measured yet: send one request now and then; each answer shows
+                    // how far the bucket refilled. The gap starts at a second and halves
+                    // whenever the bucket filled up in it (which hides the refill), so
+                    // probing never takes more than the refill.
+                    let probe = *state.probe.get_or_insert(FIRST_PROBE);
+                    let since = state.last_sent.map_or(probe, |at| now.duration_since(at));
+                    wait = wait.max(probe.saturating_sub(since));
                 }
             }
         }
         wait
     }
 
-    /// Records the server's budget from a response's `x-ratelimit-*` headers.
-    pub async fn observe(&self, headers: &HeaderMap) {
+    /// A request that got no answer: it no longer counts as in flight.
+    pub async fn unanswered(&self) {
+        let mut state = self.state.lock().await;
+        state.in_flight = (state.in_flight - 1.0).max(0.0);
+    }
+
+    /// Records the server's budget from a response's `x-ratelimit-*` headers (`accepted`:
+    /// the server took a token for it, i.e. it was not a 429).
+    pub async fn observe(&self, headers: &HeaderMap, accepted: bool) {
         let number = |name: &str| {
             headers
                 .get(name)
@@ -242,16 +284,28 @@ impl Pacer {
         else {
             return;
         };
-        let reset_in = number("x-ratelimit-reset").map_or(Duration::from_secs(1), until_epoch);
         let now = Instant::now();
         let mut state = self.state.lock().await;
+        state.in_flight = (state.in_flight - 1.0).max(0.0);
         let (limit, remaining) = (limit.max(0.0), remaining.max(0.0));
-        state.estimate.observe(now, limit, remaining);
+        state.estimate.observe(now, limit, remaining, accepted);
+        // Probing: the bucket filled up between two probes, probe sooner; a probe was
+        // refused, probe later.
+        if let Some(probe) = state.probe
+            && state.estimate.rate.is_none()
+        {
+            if !accepted {
+                state.probe = Some((probe * 2).min(FIRST_PROBE));
+            } else if remaining + 1.0 >= limit {
+                state.probe = Some((probe / 2).max(MIN_PROBE));
+            }
+        }
+        // The answer does not count the requests still in flight: they will take tokens too.
+        let remaining = remaining - state.in_flight;
         state.server = Some(ServerBudget {
             limit,
             remaining,
             counted_at: now,
-            reset_at: now + reset_in,
         });
     }
 
@@ -312,7 +366,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn before_the_refill_is_measured_the_reserve_waits_for_the_reset() {
+    async fn before_the_refill_is_measured_the_reserve_is_kept_and_probed() {
         let pacer = Pacer::new(PacingConfig {
             max_rps: None,
             rate_share: 0.5,
@@ -326,11 +380,12 @@ mod tests {
             .as_secs()
             + 30;
         headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
-        pacer.observe(&headers).await;
-        // 7 remaining, 5 kept in reserve: two go now, the third waits for the reset.
+        pacer.observe(&headers, true).await;
+        // 7 remaining, 5 kept in reserve: two go now; with no answer since, the third is a
+        // probe a second later (its answer will show how far the bucket refilled).
         assert_eq!(timed_acquires(&pacer, 2).await, Duration::ZERO);
         let third = timed_acquires(&pacer, 1).await;
-        assert!(third >= Duration::from_secs(28), "{third:?}");
+        assert_eq!(third, FIRST_PROBE, "{third:?}");
     }
 
     /// A server bucket refilling at `rate` per second, as the emulator's: the headers after
@@ -343,19 +398,23 @@ mod tests {
     }
 
     impl Bucket {
-        fn take(&mut self) -> HeaderMap {
+        /// The headers of the answer, and whether a token was taken (else a 429).
+        fn take(&mut self) -> (HeaderMap, bool) {
             let now = Instant::now();
             self.tokens = (self.tokens + self.rate * now.duration_since(self.at).as_secs_f64())
                 .min(self.limit);
             self.at = now;
-            self.tokens -= 1.0;
+            let accepted = self.tokens >= 1.0;
+            if accepted {
+                self.tokens -= 1.0;
+            }
             let mut headers = HeaderMap::new();
             headers.insert("x-ratelimit-limit", self.limit.to_string().parse().unwrap());
             headers.insert(
                 "x-ratelimit-remaining",
                 self.tokens.max(0.0).floor().to_string().parse().unwrap(),
             );
-            headers
+            (headers, accepted)
         }
     }
 
@@ -364,17 +423,17 @@ mod tests {
     async fn run(pacer: &Pacer, bucket: &mut Bucket, count: usize) -> (f64, usize) {
         let start = Instant::now();
         let mut refused = 0;
-        for _ in 0..count {
+        let mut sent = 0;
+        while sent < count {
             pacer.acquire().await;
-            if bucket.tokens < 1.0 {
-                let now = Instant::now();
-                let refill = bucket.rate * now.duration_since(bucket.at).as_secs_f64();
-                if bucket.tokens + refill < 1.0 {
-                    refused += 1;
-                }
+            let (headers, accepted) = bucket.take();
+            pacer.observe(&headers, accepted).await;
+            if accepted {
+                sent += 1;
+            } else {
+                refused += 1;
+                pacer.back_off(Duration::from_secs(1)).await;
             }
-            let headers = bucket.take();
-            pacer.observe(&headers).await;
         }
         (start.elapsed().as_secs_f64(), refused)
     }
@@ -411,6 +470,25 @@ mod tests {
         let (seconds, refused) = run(&pacer, &mut bucket, 155).await;
         // About 5 at once, then 5 per second: about 30 s, never the whole rate.
         assert!(seconds >= 27.0, "{seconds}s: more than half the rate");
+        assert!(seconds <= 36.0, "{seconds}s: much less than half the rate");
+        assert_eq!(refused, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_share_of_a_small_bucket_is_measured_too() {
+        let pacer = Pacer::new(PacingConfig {
+            max_rps: None,
+            rate_share: 0.5,
+        });
+        let mut bucket = Bucket {
+            limit: 2.0,
+            rate: 2.0,
+            tokens: 2.0,
+            at: Instant::now(),
+        };
+        let (seconds, refused) = run(&pacer, &mut bucket, 31).await;
+        // A free tenant: 2 per second; half of it is about one a second.
+        assert!((24.0..=40.0).contains(&seconds), "{seconds}s");
         assert_eq!(refused, 0);
     }
 
