@@ -213,7 +213,7 @@ pub struct EmulatorArgs {
     /// Tenant to serve; without it, an empty tenant.
     #[arg(long, value_name = "FILE")]
     pub tenant_file: Option<PathBuf>,
-    /// Write the tenant (and its outbox) back to --tenant-file when stopped with Ctrl-C.
+    /// Write the tenant (and its outbox) back to --tenant-file when stopped (Ctrl-C or SIGTERM).
     #[arg(long, requires = "tenant_file")]
     pub save: bool,
     #[command(flatten)]

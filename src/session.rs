@@ -93,11 +93,7 @@ impl TenantSession {
                 credentials,
             } => {
                 let target = TenantTarget::parse(domain)?;
-                let label = target
-                    .base_url
-                    .host_str()
-                    .unwrap_or(domain.as_str())
-                    .to_string();
+                let label = target.identity();
                 Ok(TenantSession {
                     client: ManagementClient::new(target, credentials.clone())?,
                     label,

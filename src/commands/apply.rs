@@ -22,13 +22,6 @@ use crate::session::TenantSession;
 
 /// `verifyctl apply`
 pub async fn apply(args: ApplyArgs) -> CommandResult {
-    let interactive = std::io::stdin().is_terminal();
-    if !args.auto_approve && !interactive {
-        return Err(CliError::new(
-            "apply needs confirmation, but stdin is not a terminal",
-            Some("review the plan, then run `verifyctl apply --auto-approve` (as CI does)".into()),
-        ));
-    }
     let saved = args.plan.as_deref().map(read_saved_plan).transpose()?;
     let mut desired = policy::load_dir(&args.policy_dir)?;
     if let Some(budget) = args.max_emails {
@@ -164,8 +157,23 @@ async fn execute(
         }
         return Ok(EXIT_OK);
     }
-    if !args.auto_approve && !confirm(plan, session.label())? {
-        return Err(CliError::new("apply cancelled; nothing was changed", None));
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            // Repeat the command as given (a saved plan stays the saved plan).
+            let command = match &args.plan {
+                Some(path) => format!("verifyctl apply --plan {} --auto-approve", path.display()),
+                None => "verifyctl apply --auto-approve".to_string(),
+            };
+            return Err(CliError::new(
+                "apply needs confirmation, but stdin is not a terminal; nothing was changed",
+                Some(format!(
+                    "review the plan above, then run `{command}` (as CI does)"
+                )),
+            ));
+        }
+        if !confirm(plan, session.label())? {
+            return Err(CliError::new("apply cancelled; nothing was changed", None));
+        }
     }
     if text {
         println!();
@@ -221,7 +229,7 @@ async fn execute(
 async fn stop_on_signals(cancellation: Cancellation) {
     let mut signals = 0;
     loop {
-        if !wait_for_signal().await {
+        if !super::wait_for_signal().await {
             return;
         }
         signals += 1;
@@ -234,28 +242,6 @@ async fn stop_on_signals(cancellation: Cancellation) {
             eprintln!("quitting at once; run plan to see what is left");
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
-    }
-}
-
-/// Waits for SIGINT or SIGTERM; false when signals cannot be watched.
-async fn wait_for_signal() -> bool {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return false;
-        };
-        tokio::select! {
-            _ = interrupt.recv() => true,
-            _ = terminate.recv() => true,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
     }
 }
 

@@ -107,16 +107,17 @@ pub async fn emulator(args: EmulatorArgs) -> CommandResult {
         );
     }
     eprintln!(
-        "  press Ctrl-C to stop{}",
+        "  press Ctrl-C (or send SIGTERM) to stop{}",
         if args.save {
             " and save the tenant file"
         } else {
             ""
         }
     );
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::new(format!("cannot wait for Ctrl-C: {e}"), None))?;
+    // Ctrl-C, or SIGTERM (what `docker stop`, `timeout` and CI runners send).
+    if !super::wait_for_signal().await {
+        return Err(CliError::new("cannot wait for Ctrl-C or SIGTERM", None));
+    }
     running.shutdown().await;
     if let (true, Some(path)) = (args.save, &args.tenant_file) {
         save_tenant_file(path, &emulator.snapshot()).map_err(|e| CliError::new(e, None))?;

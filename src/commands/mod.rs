@@ -154,6 +154,20 @@ pub(super) async fn read_tenant(
         CliError::new(message, Some("name connections the policies define".into()))
     })?;
     let live = read_live_state_keeping(session.client(), &restricted, scope, keep_ids, now).await?;
+    scope
+        .check_users(desired, |email| {
+            live.users.values().flatten().any(|user| {
+                user.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        })
+        .map_err(|message| {
+            CliError::new(
+                message,
+                Some("check the address; `--user` takes users the policies list or the tenant has in a policy connection".into()),
+            )
+        })?;
     let requests = session.client().stats().total() - before;
     Ok((restricted, live, requests))
 }
@@ -324,4 +338,26 @@ pub(super) fn emit_with(
 
 pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// Waits for SIGINT or SIGTERM; false when signals cannot be watched.
+pub(super) async fn wait_for_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return false;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => true,
+            _ = terminate.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }

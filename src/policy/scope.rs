@@ -40,7 +40,8 @@ impl Scope {
     }
 
     /// The desired state restricted to the scope. Fails when a named connection is not
-    /// defined by any policy.
+    /// defined by any policy (named users are checked against the tenant too, by
+    /// [`Scope::check_users`], once it is read).
     pub fn restrict(&self, desired: &DesiredState) -> Result<DesiredState, String> {
         if self.is_full() {
             return Ok(desired.clone());
@@ -77,6 +78,46 @@ impl Scope {
                 && (self.users.is_empty() || self.users.contains(&user.email))
         });
         Ok(restricted)
+    }
+
+    /// Fails when a `--user` address is neither listed by a policy (of the chosen connections)
+    /// of `desired` nor a user of one of its connections in the tenant (`in_tenant`): a mistyped address
+    /// must not read as a clean tenant. A user the tenant has in a policy connection is
+    /// governed by its connection's rule even when no policy lists them.
+    pub fn check_users(
+        &self,
+        desired: &DesiredState,
+        in_tenant: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
+        let listed: BTreeSet<String> = desired
+            .users
+            .iter()
+            .filter(|u| self.connections.is_empty() || self.connections.contains(&u.connection))
+            .map(|u| u.email.to_lowercase())
+            .collect();
+        let unknown: Vec<String> = self
+            .users
+            .iter()
+            .filter(|email| !listed.contains(email.as_str()) && !in_tenant(email))
+            .map(|email| {
+                match crate::policy::checks::suggest(email, listed.iter().map(String::as_str)) {
+                    Some(near) => format!("`{email}` (did you mean `{near}`?)"),
+                    None => format!("`{email}`"),
+                }
+            })
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "--user names {} that no policy lists and the tenant does not have in {}",
+            unknown.join(", "),
+            if self.connections.is_empty() {
+                "a policy connection"
+            } else {
+                "the chosen connections"
+            }
+        ))
     }
 
     /// One line for reports: what the plan covers.
@@ -158,5 +199,22 @@ mod tests {
             "partial plan, only connection a; user one@x.example: other connections and users, connection settings, and the login Action, are not considered"
         );
         assert!(Scope::default().is_full());
+    }
+
+    #[test]
+    fn named_users_must_be_listed_or_in_the_tenant() {
+        let scope = Scope::new(&[], &["one@x.example".into(), "tree@x.example".into()]);
+        let error = scope.check_users(&desired(), |_| false).unwrap_err();
+        assert!(
+            error.contains("`tree@x.example` (did you mean `one@x.example`?)")
+                && !error.contains("`one@x.example` ("),
+            "{error}"
+        );
+        // An unlisted user the tenant has in a policy connection is governed by its rule.
+        assert!(
+            scope
+                .check_users(&desired(), |email| email == "tree@x.example")
+                .is_ok()
+        );
     }
 }

@@ -95,6 +95,28 @@ impl TenantTarget {
     }
 }
 
+impl TenantTarget {
+    /// What names the tenant in reports and saved plans: the host with its port when it
+    /// has one (two emulators on one machine are two tenants), and the tenant the token is
+    /// for when that differs (a custom domain in front of `TENANT.auth0.com`).
+    pub fn identity(&self) -> String {
+        let host = self.base_url.host_str().unwrap_or_default();
+        let authority = match self.base_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        let canonical = self
+            .audience
+            .trim_start_matches("https://")
+            .trim_end_matches("/api/v2/");
+        if canonical == authority {
+            authority
+        } else {
+            format!("{authority} (tenant {canonical})")
+        }
+    }
+}
+
 pub(super) fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
@@ -233,15 +255,25 @@ impl ManagementClient {
         target: TenantTarget,
         credentials: Credentials,
     ) -> Result<ManagementClient, ApiError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("verifyctl/", env!("CARGO_PKG_VERSION")))
+        // Loopback traffic (the emulator) never goes through a proxy: the token and the
+        // passwords of creates would travel through it, and an unreachable proxy would fail
+        // the run. Real tenants use the system's proxy settings, NO_PROXY included.
+        let loopback = is_loopback(target.base_url.host_str().unwrap_or_default());
+        let builder = || {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("verifyctl/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10));
+            if loopback {
+                builder.no_proxy()
+            } else {
+                builder
+            }
+        };
+        let http = builder()
             .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ApiError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let storage = reqwest::Client::builder()
-            .user_agent(concat!("verifyctl/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+        let storage = builder()
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
                 let url = attempt.url();
                 let safe = url.scheme() == "https"

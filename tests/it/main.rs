@@ -6,6 +6,7 @@ mod architecture;
 mod bulk_creates;
 mod cli;
 mod client;
+mod defects;
 mod email_budget;
 mod emulator;
 mod exactly_once;
