@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod client;
 mod emulator;
+mod install;
 mod login_action_js;
 mod login_enforcement;
 mod plan_modes;
