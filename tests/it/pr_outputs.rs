@@ -521,7 +521,7 @@ fn shell_tokens(line: &str) -> Vec<Token> {
 }
 
 /// Bash array assignments `NAME=(words…)` in a script, for expanding `"${NAME[@]}"`.
-fn array_assignments(script: &str, arrays: &mut Vec<(String, Vec<String>)>) {
+pub(crate) fn array_assignments(script: &str, arrays: &mut Vec<(String, Vec<String>)>) {
     for (i, _) in script.match_indices("=(") {
         let name: String = script[..i]
             .chars()
@@ -546,7 +546,7 @@ fn array_assignments(script: &str, arrays: &mut Vec<(String, Vec<String>)>) {
 
 /// Every `verifyctl …` command in a script: its arguments, arrays expanded (one
 /// invocation per way of expanding them: with each assignment and with the empty array).
-fn invocations(script: &str, arrays: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
+pub(crate) fn invocations(script: &str, arrays: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
     let joined = script.replace("\\\n", " ");
     let mut found = Vec::new();
     for line in joined.lines() {
@@ -617,14 +617,15 @@ fn expand(args: &[String], arrays: &[(String, Vec<String>)]) -> Vec<Vec<String>>
 
 /// Shell scripts of a CI file: `run` (GitHub) and `script`/`before_script`/`after_script`
 /// (GitLab) values; `with: script:` (actions/github-script) is JavaScript and skipped.
-fn scripts(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
+pub(crate) fn scripts(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
                 let is_shell = matches!(
                     key.as_str(),
                     "run" | "script" | "before_script" | "after_script"
-                ) && parent != Some("with");
+                ) && parent != Some("with")
+                    && !child.is_object(); // `defaults: run: shell:` holds no script
                 if is_shell {
                     match child {
                         Value::String(text) => out.push(text.clone()),
@@ -646,7 +647,7 @@ fn scripts(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
 }
 
 /// Checks one invocation against clap; returns the subcommand path (`plan`, `action render`).
-fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String {
+pub(crate) fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String {
     let mut command = cli;
     let mut path = Vec::new();
     let mut rest = args;
@@ -654,6 +655,15 @@ fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String 
         let Some((name, tail)) = rest.split_first() else {
             panic!("{file}: `verifyctl {}` names no subcommand", args.join(" "));
         };
+        // `verifyctl --version`: a flag of the command itself.
+        if let Some(flag) = name.strip_prefix("--") {
+            assert!(
+                command.get_arguments().any(|a| a.get_long() == Some(flag)),
+                "{file}: `verifyctl {}`: no flag `{name}`",
+                args.join(" ")
+            );
+            return path.join(" ");
+        }
         command = command.find_subcommand(name).unwrap_or_else(|| {
             panic!(
                 "{file}: `verifyctl {}`: no subcommand `{name}`",
