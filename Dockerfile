@@ -20,9 +20,9 @@
 #   is reached over https with the system's roots) and the three tools CI job scripts use
 #   (bash, curl, jq), running as an unprivileged user.
 # Why Alpine and not distroless or scratch: CI systems such as GitLab's Docker executor run a
-# job's script inside the job's image, with the image's own shell, so a CI image needs one.
-# A static binary on Alpine keeps the image small (no Rust toolchain, no compiler, no libc
-# beyond Alpine's own) without losing that.
+# job's script inside the job's image, with the image's own shell; the GitLab recipe
+# (examples/ci/gitlab-ci.yml) runs in this image. A static binary on Alpine keeps the image
+# small (no Rust toolchain, no compiler, no libc beyond Alpine's own) without losing that.
 # For reproducible builds, pin both bases by digest as well (`rust:…@sha256:…`).
 
 ARG RUST_VERSION=1.89.0

@@ -266,6 +266,18 @@ fn the_dockerfile_builds_a_static_binary_and_runs_it_unprivileged() {
     }
 }
 
+/// The tools the GitLab recipe's scripts call are in the image it runs in.
+pub(crate) fn image_packages() -> String {
+    let instructions = dockerfile();
+    let stages = stages(&instructions);
+    let (_, _, body) = stages.last().expect("a final stage");
+    body.iter()
+        .filter(|i| i.keyword == "RUN")
+        .map(|i| i.args.clone())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn the_docker_context_keeps_what_the_build_needs() {
     let text = std::fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore");
@@ -1513,6 +1525,54 @@ fn the_release_smoke_test_passes_with_this_build() {
         std::fs::read_to_string(repo_root().join("examples/tenant.yaml")).expect("tenant"),
         "the smoke test applies to a copy"
     );
+}
+
+/// Third-party actions are pinned: a version tag or a commit, never a branch.
+#[test]
+fn every_action_used_is_pinned_to_a_version() {
+    let version = cargo_version();
+    for file in [
+        "action.yml",
+        ".github/workflows/release.yml",
+        "examples/ci/github-actions.yml",
+    ] {
+        let mut uses = Vec::new();
+        collect_uses(&load_yaml(file), &mut uses);
+        assert!(!uses.is_empty() || file == "action.yml", "{file}");
+        for used in uses {
+            let (name, reference) = used
+                .split_once('@')
+                .unwrap_or_else(|| panic!("{file}: `{used}` names no version"));
+            let commit = reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit());
+            let tag = reference
+                .strip_prefix('v')
+                .is_some_and(|v| !v.is_empty() && v.split('.').all(|p| p.parse::<u32>().is_ok()));
+            assert!(commit || tag, "{file}: `{used}` is not pinned to a version");
+            if name.ends_with("/verifyctl") {
+                assert_eq!(
+                    reference,
+                    format!("v{version}"),
+                    "{file}: verifyctl's action at this version"
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn collect_uses(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if key == "uses" {
+                    out.push(str_of(child, "uses").to_string());
+                } else {
+                    collect_uses(child, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_uses(item, out)),
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------
