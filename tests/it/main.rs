@@ -11,6 +11,7 @@ mod email_budget;
 mod emulator;
 mod exactly_once;
 mod fuzz;
+mod install;
 mod login_action_js;
 mod login_enforcement;
 mod plan_modes;

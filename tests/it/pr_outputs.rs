@@ -2,7 +2,7 @@
 //! a 10,000-action plan), email masking of every format, GitHub annotations for broken
 //! policy files, and the CI recipes in `examples/ci/` checked against the real CLI.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory;
 use serde_json::{Value, json};
@@ -498,8 +498,19 @@ fn shell_tokens(line: &str) -> Vec<Token> {
             }
             '#' if !in_word => break,
             ';' | '|' | '&' | '<' | '>' | '(' | ')' => {
-                flush(&mut word, &mut in_word, &mut tokens);
-                let mut op = c.to_string();
+                // `2>&1`: a descriptor number before a redirection belongs to it.
+                let descriptor = matches!(c, '<' | '>')
+                    && in_word
+                    && !word.is_empty()
+                    && word.chars().all(|d| d.is_ascii_digit());
+                let mut op = if descriptor {
+                    in_word = false;
+                    std::mem::take(&mut word)
+                } else {
+                    flush(&mut word, &mut in_word, &mut tokens);
+                    String::new()
+                };
+                op.push(c);
                 while let Some(&next) = chars.peek() {
                     if matches!(next, ';' | '|' | '&' | '<' | '>') && !matches!(c, '(' | ')') {
                         op.push(next);
@@ -521,7 +532,7 @@ fn shell_tokens(line: &str) -> Vec<Token> {
 }
 
 /// Bash array assignments `NAME=(words…)` in a script, for expanding `"${NAME[@]}"`.
-fn array_assignments(script: &str, arrays: &mut Vec<(String, Vec<String>)>) {
+pub(crate) fn array_assignments(script: &str, arrays: &mut Vec<(String, Vec<String>)>) {
     for (i, _) in script.match_indices("=(") {
         let name: String = script[..i]
             .chars()
@@ -546,7 +557,7 @@ fn array_assignments(script: &str, arrays: &mut Vec<(String, Vec<String>)>) {
 
 /// Every `verifyctl …` command in a script: its arguments, arrays expanded (one
 /// invocation per way of expanding them: with each assignment and with the empty array).
-fn invocations(script: &str, arrays: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
+pub(crate) fn invocations(script: &str, arrays: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
     let joined = script.replace("\\\n", " ");
     let mut found = Vec::new();
     for line in joined.lines() {
@@ -556,7 +567,7 @@ fn invocations(script: &str, arrays: &[(String, Vec<String>)]) -> Vec<Vec<String
         while i < tokens.len() {
             match &tokens[i] {
                 Token::Op(op) => {
-                    command_position = !op.starts_with('>') && !op.starts_with('<');
+                    command_position = !op.contains('>') && !op.contains('<');
                 }
                 Token::Word(word) if command_position => {
                     if word == "verifyctl" || word.ends_with("/verifyctl") {
@@ -572,7 +583,16 @@ fn invocations(script: &str, arrays: &[(String, Vec<String>)]) -> Vec<Vec<String
                     }
                     command_position = matches!(
                         word.as_str(),
-                        "then" | "do" | "else" | "if" | "!" | "time" | "exec" | "while" | "until"
+                        "then"
+                            | "do"
+                            | "else"
+                            | "if"
+                            | "!"
+                            | "time"
+                            | "exec"
+                            | "while"
+                            | "until"
+                            | "{"
                     );
                 }
                 Token::Word(_) => {}
@@ -617,14 +637,15 @@ fn expand(args: &[String], arrays: &[(String, Vec<String>)]) -> Vec<Vec<String>>
 
 /// Shell scripts of a CI file: `run` (GitHub) and `script`/`before_script`/`after_script`
 /// (GitLab) values; `with: script:` (actions/github-script) is JavaScript and skipped.
-fn scripts(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
+pub(crate) fn scripts(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
                 let is_shell = matches!(
                     key.as_str(),
                     "run" | "script" | "before_script" | "after_script"
-                ) && parent != Some("with");
+                ) && parent != Some("with")
+                    && !child.is_object(); // `defaults: run: shell:` holds no script
                 if is_shell {
                     match child {
                         Value::String(text) => out.push(text.clone()),
@@ -646,7 +667,7 @@ fn scripts(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
 }
 
 /// Checks one invocation against clap; returns the subcommand path (`plan`, `action render`).
-fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String {
+pub(crate) fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String {
     let mut command = cli;
     let mut path = Vec::new();
     let mut rest = args;
@@ -654,6 +675,15 @@ fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String 
         let Some((name, tail)) = rest.split_first() else {
             panic!("{file}: `verifyctl {}` names no subcommand", args.join(" "));
         };
+        // `verifyctl --version`: a flag of the command itself.
+        if let Some(flag) = name.strip_prefix("--") {
+            assert!(
+                command.get_arguments().any(|a| a.get_long() == Some(flag)),
+                "{file}: `verifyctl {}`: no flag `{name}`",
+                args.join(" ")
+            );
+            return path.join(" ");
+        }
         command = command.find_subcommand(name).unwrap_or_else(|| {
             panic!(
                 "{file}: `verifyctl {}`: no subcommand `{name}`",
@@ -710,10 +740,66 @@ fn check_invocation(cli: &clap::Command, args: &[String], file: &str) -> String 
     path.join(" ")
 }
 
+/// The steps of a GitHub workflow that run verifyctl's action, with their `with:` inputs
+/// (an expression such as `${{ github.event.repository.private == false }}` taken as
+/// `true`, so that every flag the step can pass is checked).
+fn action_steps(job: &Value) -> Vec<(&Value, Vec<(&str, String)>)> {
+    let mut found = Vec::new();
+    for step in job["steps"].as_array().into_iter().flatten() {
+        let Some(uses) = step["uses"].as_str() else {
+            continue;
+        };
+        if !(uses.contains("/verifyctl@") || uses == "./") {
+            continue;
+        }
+        let inputs = step["with"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, value)| {
+                let value = match value {
+                    Value::String(text) if text.contains("${{") => "true".to_string(),
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (name.as_str(), value)
+            })
+            .collect();
+        found.push((step, inputs));
+    }
+    found
+}
+
+/// Every `verifyctl` command line of one job of a CI file: its scripts read as shell, and
+/// (GitHub) its action steps run through `action.yml` with a stub binary.
+fn job_invocations(
+    job: &Value,
+    release: &crate::install::FakeRelease,
+    arrays: &[(String, Vec<String>)],
+) -> Vec<Vec<String>> {
+    let mut shell = Vec::new();
+    scripts(job, None, &mut shell);
+    let mut found: Vec<Vec<String>> = shell
+        .iter()
+        .flat_map(|script| invocations(script, arrays))
+        .collect();
+    for (_, inputs) in action_steps(job) {
+        let run = crate::install::run_action(&crate::install::ActionSetup {
+            with: inputs.clone(),
+            release: Some(release),
+            ..crate::install::ActionSetup::default()
+        });
+        assert_eq!(run.status, 0, "the action with {inputs:?}: {}", run.log);
+        found.extend(run.invocations);
+    }
+    found
+}
+
 #[test]
 fn ci_recipes_call_real_subcommands_and_flags() {
     let mut cli = verifyctl::cli::Cli::command();
     cli.build();
+    let release = crate::install::FakeRelease::new();
     for file in ["github-actions.yml", "gitlab-ci.yml"] {
         let path = repo_root().join("examples/ci").join(file);
         let text = std::fs::read_to_string(&path).expect("CI recipe");
@@ -726,17 +812,36 @@ fn ci_recipes_call_real_subcommands_and_flags() {
         for script in &shell {
             array_assignments(script, &mut arrays);
         }
+        // GitLab's jobs extend `.verifyctl`, whose before_script runs in each of them.
+        let jobs: Vec<(&String, &Value)> = match yaml.get("jobs") {
+            Some(jobs) => jobs.as_object().expect("jobs").iter().collect(),
+            None => yaml
+                .as_object()
+                .expect("top level")
+                .iter()
+                .filter(|(_, job)| job.get("stage").is_some() || job.get("script").is_some())
+                .collect(),
+        };
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut flags: BTreeSet<String> = BTreeSet::new();
-        for script in &shell {
-            for args in invocations(script, &arrays) {
+        for (name, job) in &jobs {
+            let mut job_seen = BTreeSet::new();
+            for args in job_invocations(job, &release, &arrays) {
                 let path = check_invocation(&cli, &args, file);
                 for arg in &args {
                     if arg.starts_with("--") {
                         flags.insert(format!("{path} {arg}"));
                     }
                 }
+                job_seen.insert(path.clone());
                 seen.insert(path);
+            }
+            // The apply job applies the reviewed plan: it never makes a fresh one.
+            if name.as_str() == "apply" {
+                assert!(
+                    job_seen.contains("apply") && !job_seen.contains("plan"),
+                    "{file}: the apply job runs {job_seen:?}"
+                );
             }
         }
         for subcommand in ["validate", "plan", "apply"] {
@@ -763,6 +868,158 @@ fn ci_recipes_call_real_subcommands_and_flags() {
             text.contains(COMMENT_MARKER),
             "{file}: finds its comment by the marker"
         );
+        // A refused (stale) plan is noticed by verifyctl's own words or the action's output.
+        assert!(
+            text.contains("the saved plan is out of date")
+                || text.contains("steps.apply.outputs.stale-plan == 'true'"),
+            "{file}: handles a stale plan"
+        );
+    }
+}
+
+/// The variables the README says the apply job needs: (required, alternatives).
+fn apply_needs() -> (Vec<String>, Vec<String>) {
+    let section = crate::install::readme_section("### Pull requests and CI");
+    let paragraph = section
+        .split("\n\n")
+        .find(|p| p.contains("**What apply needs in CI.**"))
+        .expect("the README says what apply needs in CI");
+    let mut required = Vec::new();
+    let mut alternatives = Vec::new();
+    let mut depth = 0;
+    for (i, part) in paragraph.split('`').enumerate() {
+        if i % 2 == 0 {
+            depth += part.matches("(or ").count();
+            depth -= part.matches(')').count().min(depth);
+            continue;
+        }
+        if part
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+        {
+            if depth > 0 {
+                alternatives.push(part.to_string());
+            } else {
+                required.push(part.to_string());
+            }
+        }
+    }
+    (required, alternatives)
+}
+
+#[test]
+fn ci_recipes_pass_every_variable_apply_needs() {
+    let (required, alternatives) = apply_needs();
+    // The list agrees with the README's table of environment variables.
+    let table = crate::install::readme_section("### Environment variables");
+    for name in required.iter().chain(&alternatives) {
+        assert!(
+            table.contains(&format!("`{name}`")),
+            "{name} is in the table"
+        );
+    }
+    for row in table.lines().filter(|l| l.contains("at apply time")) {
+        for (i, name) in row.split('`').enumerate() {
+            if i % 2 == 1 && name.starts_with("VERIFYCTL_") {
+                assert!(required.contains(&name.to_string()), "{name} is listed");
+            }
+        }
+    }
+    for name in [
+        "AUTH0_DOMAIN",
+        "AUTH0_CLIENT_SECRET",
+        "VERIFYCTL_ACTION_CLIENT_SECRET",
+    ] {
+        assert!(required.contains(&name.to_string()), "{name}: {required:?}");
+    }
+
+    // GitHub: the apply step's environment (workflow, job, step) has each, secrets from
+    // secrets.
+    let yaml = crate::install::load_yaml("examples/ci/github-actions.yml");
+    let job = &yaml["jobs"]["apply"];
+    let steps = action_steps(job);
+    let (step, _) = steps
+        .iter()
+        .find(|(_, inputs)| inputs.iter().any(|(k, v)| *k == "command" && v == "apply"))
+        .expect("the apply job applies with the action");
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for scope in [&yaml["env"], &job["env"], &step["env"]] {
+        for (name, value) in scope.as_object().into_iter().flatten() {
+            env.insert(name.clone(), value.as_str().unwrap_or_default().to_string());
+        }
+    }
+    for name in &required {
+        let value = env
+            .get(name)
+            .unwrap_or_else(|| panic!("github-actions.yml: apply does not get {name}"));
+        let from = if name.contains("SECRET") {
+            "${{ secrets."
+        } else {
+            "${{ "
+        };
+        assert!(
+            value.starts_with(from) && (value.contains("secrets.") || value.contains("vars.")),
+            "github-actions.yml: {name} = {value}"
+        );
+    }
+
+    // GitLab passes CI/CD variables to every job: the recipe names each one to set, and
+    // no job overrides them.
+    let text = std::fs::read_to_string(repo_root().join("examples/ci/gitlab-ci.yml"))
+        .expect("gitlab recipe");
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let gitlab = crate::install::load_yaml("examples/ci/gitlab-ci.yml");
+    for name in &required {
+        assert!(
+            header.contains(name),
+            "gitlab-ci.yml: the header names {name}"
+        );
+        for (job, spec) in gitlab.as_object().expect("top level") {
+            assert!(
+                spec["variables"].get(name).is_none(),
+                "gitlab-ci.yml: {job} overrides {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_gitlab_recipe_runs_in_the_released_image() {
+    let gitlab = crate::install::load_yaml("examples/ci/gitlab-ci.yml");
+    let image = &gitlab[".verifyctl"]["image"];
+    assert_eq!(
+        image["name"],
+        format!(
+            "ghcr.io/OWNER/verifyctl:{}",
+            crate::install::cargo_version()
+        ),
+        "the image of this version"
+    );
+    assert_eq!(
+        image["entrypoint"],
+        serde_json::json!([""]),
+        "GitLab runs the script with the image's shell, not its verifyctl entrypoint"
+    );
+    let mut shell = Vec::new();
+    scripts(&gitlab, None, &mut shell);
+    let all = shell.join("\n");
+    assert!(!all.contains("cargo "), "nothing is compiled");
+    let packages = crate::install::image_packages();
+    for tool in ["curl", "jq"] {
+        if all.contains(&format!("{tool} ")) {
+            assert!(packages.contains(tool), "the image has {tool}: {packages}");
+        }
+    }
+    assert!(all.contains("[@]"), "bash arrays");
+    assert!(packages.contains("bash"), "the image has bash: {packages}");
+    for (name, job) in gitlab.as_object().expect("top level") {
+        if job.get("stage").is_some() {
+            assert_eq!(job["extends"], ".verifyctl", "{name} runs in the image");
+        }
     }
 }
 
@@ -770,7 +1027,7 @@ fn ci_recipes_call_real_subcommands_and_flags() {
 fn the_shell_reader_finds_invocations() {
     let arrays = vec![("m".to_string(), vec!["--mask-emails".to_string()])];
     let found = invocations(
-        "code=0\nverifyctl plan --format markdown \"${m[@]}\" > plan.md || code=$?\nif true; then ./target/release/verifyctl validate; fi # verifyctl nope\necho verifyctl\ncargo build --bin verifyctl\n",
+        "code=0\nverifyctl plan --format markdown \"${m[@]}\" > plan.md || code=$?\nif true; then ./target/release/verifyctl validate; fi # verifyctl nope\necho verifyctl\ncargo build --bin verifyctl\n{ verifyctl apply --plan p.json 2>&1 >&3 | tee e >&2; } || true\necho x 2> verifyctl\n",
         &arrays,
     );
     assert_eq!(
@@ -779,6 +1036,7 @@ fn the_shell_reader_finds_invocations() {
             vec!["plan", "--format", "markdown", "--mask-emails"],
             vec!["plan", "--format", "markdown"],
             vec!["validate"],
+            vec!["apply", "--plan", "p.json"],
         ]
     );
 }
