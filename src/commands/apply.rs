@@ -185,7 +185,13 @@ async fn execute(
         cancellation: cancellation.clone(),
     };
     let mut progress = Progress::new(plan.actions.len(), !args.no_progress);
-    let mut on_outcome = |done: usize, total: usize, outcome: &ActionOutcome| {
+    let mut on_outcome = |_: usize, total: usize, outcome: &ActionOutcome| {
+        if outcome.status == OutcomeStatus::NotStarted {
+            // Counted in the summary; thousands of "not started" lines would bury it.
+            progress.not_started();
+            return;
+        }
+        let done = progress.finished(outcome.status == OutcomeStatus::Failed);
         if text {
             let mut line = format!(
                 "[{done}/{total}] {} {} {}: {}",
@@ -201,7 +207,6 @@ async fn execute(
             }
             progress.println(&if mask { mask_emails(&line) } else { line });
         }
-        progress.advance(done, total, outcome.status == OutcomeStatus::Failed);
     };
     let report = apply_plan(session.client(), plan, clock, &options, &mut on_outcome).await;
     signals.abort();

@@ -47,7 +47,13 @@ function hasKey(object, key) {
 }
 
 /** Sends a verification email when the ledger allows one now. Never throws: a failed
- *  re-send must not turn a denied login into an error page. */
+ *  re-send must not turn a denied login into an error page.
+ *
+ *  The send is recorded with the Management API, as `verifyctl apply` records its own: the
+ *  intent (`pending`) is written before the email is requested, so the throttle holds even if
+ *  the flow's own metadata update (`api.user.setAppMetadata`) were dropped on a denied login,
+ *  and a send whose answer is lost still counts. When Auth0 answers that it did not send, the
+ *  ledger is put back as it was. */
 async function resendVerificationEmail(event, api, rule) {
   try {
     const now = new Date(Date.now());
@@ -56,10 +62,38 @@ async function resendVerificationEmail(event, api, rule) {
       return;
     }
     const token = await managementToken(event, api);
-    const job = await createVerificationJob(event, token, rule);
+    await writeLedger(event, token, withPending(ledger, now));
+    let job;
+    try {
+      job = await createVerificationJob(event, token, rule);
+    } catch (error) {
+      if (error.refused) {
+        await writeLedger(event, token, ledger).catch((e) =>
+          console.log(`verifyctl: the send intent stays (it counts as a send): ${e.message}`),
+        );
+      }
+      throw error;
+    }
+    // The confirmed record; the intent already written keeps the throttle if this is lost.
     api.user.setAppMetadata(LEDGER_KEY, recordSend(ledger, now, job && job.id));
   } catch (error) {
     console.log(`verifyctl: no verification email re-sent: ${error.message}`);
+  }
+}
+
+/** PATCH /api/v2/users/{id} with the ledger under `app_metadata.verifyctl` (Auth0 merges
+ *  `app_metadata` by top-level key, so the user's other keys stay). */
+async function writeLedger(event, token, ledger) {
+  const response = await fetch(
+    `https://${event.secrets.VERIFYCTL_DOMAIN}/api/v2/users/${encodeURIComponent(event.user.user_id)}`,
+    {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ app_metadata: { [LEDGER_KEY]: ledger } }),
+    },
+  );
+  if (!response.ok) {
+    throw new Error(`recording the send failed with HTTP ${response.status}`);
   }
 }
 
@@ -108,17 +142,37 @@ function mayResend(ledger, rule, now) {
   return now.getTime() - last >= rule.afterSeconds * 1000;
 }
 
-/** The ledger after one more send (an unconfirmed verification send is settled into it). */
-function recordSend(ledger, now, jobId) {
-  const sends = verificationSends(ledger);
-  const at = now.toISOString();
+/** The ledger with an earlier unconfirmed send (of either kind) counted as sent. */
+function settlePending(ledger) {
   const next = Object.assign({}, ledger, { v: LEDGER_VERSION });
-  if (next.pending && next.pending.kind === "verification_email") {
-    delete next.pending;
+  const pending = next.pending;
+  delete next.pending;
+  if (pending && (pending.kind === "verification_email" || pending.kind === "password_reset")) {
+    const record = next[pending.kind] || {};
+    next[pending.kind] = Object.assign({}, record, {
+      count: (record.count || 0) + 1,
+      first_sent_at: record.first_sent_at || pending.started_at,
+      last_sent_at: pending.started_at,
+    });
   }
+  return next;
+}
+
+/** The ledger to write before requesting the email: settled, plus the new intent. */
+function withPending(ledger, now) {
+  const next = settlePending(ledger);
+  next.pending = { kind: "verification_email", started_at: now.toISOString() };
+  return next;
+}
+
+/** The ledger after one more send (an unconfirmed send is settled into it). */
+function recordSend(ledger, now, jobId) {
+  const next = settlePending(ledger);
+  const record = next.verification_email || {};
+  const at = now.toISOString();
   next.verification_email = {
-    count: sends.count + 1,
-    first_sent_at: sends.first || at,
+    count: (record.count || 0) + 1,
+    first_sent_at: record.first_sent_at || at,
     last_sent_at: at,
   };
   if (jobId) {
@@ -178,7 +232,9 @@ async function createVerificationJob(event, token, rule) {
     },
   );
   if (!response.ok) {
-    throw new Error(`the verification email request failed with HTTP ${response.status}`);
+    const error = new Error(`the verification email request failed with HTTP ${response.status}`);
+    error.refused = true; // Auth0 answered: nothing was sent.
+    throw error;
   }
   return response.json();
 }

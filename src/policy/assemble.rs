@@ -411,6 +411,21 @@ fn application_spec(
             return None;
         }
     };
+    if policy.email_verification == VerificationMode::Trusted {
+        // `trusted` would read as "these users' addresses are good", which verifyctl can only
+        // act on per connection (it marks users verified there); for an application it
+        // would silently mean the same as `off`.
+        diagnostics.push(
+            Diagnostic::new(
+                "an application cannot be `trusted`: an application either requires a verified email at login or not",
+                located.field("email_verification"),
+            )
+            .with_hint(
+                "use `off` for no requirement at login; to treat its users' addresses as verified, make their connection `trusted`",
+            ),
+        );
+        return None;
+    }
     texts_ok.then_some(ApplicationSpec {
         selector,
         mode: policy.email_verification,

@@ -374,6 +374,24 @@ mod tests {
     }
 
     #[test]
+    fn an_application_cannot_be_trusted() {
+        let errors = load_sources(vec![source(
+            "apps.yaml",
+            "applications:\n  - name: Employee Hub\n    email_verification: trusted\n  - name: Portal\n    email_verification: off\n",
+        )])
+        .unwrap_err();
+        assert_eq!(errors.items.len(), 1, "{:?}", errors.items);
+        assert_eq!(errors.items[0].origin.to_string(), "apps.yaml:3:25");
+        assert!(errors.items[0].message.contains("cannot be `trusted`"));
+        assert!(
+            errors.items[0]
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("use `off`"))
+        );
+    }
+
+    #[test]
     fn applications_need_exactly_one_selector() {
         let errors = load_sources(vec![source(
             "apps.yaml",

@@ -195,7 +195,9 @@ pub struct ApplicationPolicy {
     #[schemars(length(min = 1), pattern(NOT_BLANK))]
     pub client_id: Option<String>,
     /// `required`: users logging in to this application must have a verified email
-    /// (enforced at login). `trusted`/`off`: no requirement.
+    /// (enforced at login). `off`: no requirement. (`trusted` is a connection's mode, which
+    /// marks its users verified; an application cannot vouch for an address.)
+    #[schemars(extend("enum" = ["required", "off"]))]
     pub email_verification: VerificationMode,
 }
 

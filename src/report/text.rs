@@ -293,9 +293,10 @@ pub fn render_apply_summary(report: &ApplyReport, color: bool) -> String {
             report.not_started()
         ))
     } else if failed == 0 {
+        let succeeded = report.succeeded();
         palette.green(&format!(
-            "Apply complete: {} actions succeeded.",
-            report.succeeded()
+            "Apply complete: {succeeded} {} succeeded.",
+            if succeeded == 1 { "action" } else { "actions" }
         ))
     } else {
         palette.red(&format!(
@@ -396,5 +397,33 @@ mod tests {
         assert!(summary.contains(
             "  failed:\n    ✗ send_verification_email a@x.example (auth0|1): sending the verification email: HTTP 403: Insufficient scope\n      hint: check the scopes\n"
         ), "{summary}");
+    }
+
+    #[test]
+    fn one_action_is_counted_in_the_singular() {
+        let outcome = ActionOutcome {
+            kind: ActionKind::SendVerificationEmail,
+            target: Target::user("db", Some("a@x.example".into()), Some("auth0|1".into())),
+            status: OutcomeStatus::Succeeded,
+            detail: "sent".into(),
+            hint: None,
+        };
+        let mut report = ApplyReport {
+            outcomes: vec![outcome.clone()],
+            requests: CallStats::default(),
+            elapsed: Duration::from_secs(1),
+            interrupted: false,
+        };
+        let summary = render_apply_summary(&report, false);
+        assert!(
+            summary.starts_with("Apply complete: 1 action succeeded."),
+            "{summary}"
+        );
+        report.outcomes.push(outcome);
+        let summary = render_apply_summary(&report, false);
+        assert!(
+            summary.starts_with("Apply complete: 2 actions succeeded."),
+            "{summary}"
+        );
     }
 }

@@ -28,7 +28,8 @@ fn rules() -> LoginRules {
     }
 }
 
-/// Fakes for the Actions runtime; `__fetchResponses` are answered in order.
+/// Fakes for the Actions runtime; `__fetchResponses` answer in order, each the first call
+/// its `match` (a part of "METHOD url") fits.
 const HARNESS: &str = r#"
 var exports = {};
 var __log = [];
@@ -38,7 +39,10 @@ var __cache = {};
 var __fetchResponses = [];
 function fetch(url, init) {
   __calls.fetch.push({ url: url, method: init.method, headers: init.headers, body: JSON.parse(init.body) });
-  var next = __fetchResponses.shift() || { status: 599, body: {} };
+  // The first response whose `match` is part of "METHOD url" (or has no `match`) answers.
+  var call = init.method + " " + url;
+  var index = __fetchResponses.findIndex(function (r) { return !r.match || call.indexOf(r.match) >= 0; });
+  var next = index >= 0 ? __fetchResponses.splice(index, 1)[0] : { status: 599, body: {} };
   return Promise.resolve({
     ok: next.status >= 200 && next.status < 300,
     status: next.status,
@@ -145,9 +149,20 @@ fn user(verified: bool, app_metadata: Value) -> Value {
 
 fn token_and_job() -> Value {
     json!([
-        {"status": 200, "body": {"access_token": "fresh-token", "expires_in": 86400, "token_type": "Bearer"}},
-        {"status": 201, "body": {"id": "job_ABCDEFGHIJKLMNOP", "type": "verification_email", "status": "pending"}},
+        {"match": "POST https://acme.eu.auth0.com/oauth/token", "status": 200, "body": {"access_token": "fresh-token", "expires_in": 86400, "token_type": "Bearer"}},
+        {"match": "PATCH https://acme.eu.auth0.com/api/v2/users/", "status": 200, "body": {"user_id": "auth0|0000000000000000000000a1"}},
+        {"match": "PATCH https://acme.eu.auth0.com/api/v2/users/", "status": 200, "body": {"user_id": "auth0|0000000000000000000000a1"}},
+        {"match": "POST https://acme.eu.auth0.com/api/v2/jobs/verification-email", "status": 201, "body": {"id": "job_ABCDEFGHIJKLMNOP", "type": "verification_email", "status": "pending"}},
     ])
+}
+
+/// The calls to the Management API's user endpoint (the ledger writes), in order.
+fn ledger_writes(outcome: &Outcome) -> Vec<&Value> {
+    outcome
+        .fetches
+        .iter()
+        .filter(|f| f["method"] == "PATCH")
+        .collect()
 }
 
 #[test]
@@ -246,7 +261,7 @@ fn an_unthrottled_denied_login_resends_and_records_it_in_the_ledger() {
         false,
     );
     assert_eq!(outcome.denied.as_deref(), Some(DENY));
-    assert_eq!(outcome.fetches.len(), 2);
+    assert_eq!(outcome.fetches.len(), 3, "token, ledger intent, email");
     let token = &outcome.fetches[0];
     assert_eq!(token["url"], "https://acme.eu.auth0.com/oauth/token");
     assert_eq!(token["body"]["grant_type"], "client_credentials");
@@ -255,7 +270,21 @@ fn an_unthrottled_denied_login_resends_and_records_it_in_the_ledger() {
         token["body"]["audience"],
         "https://acme.eu.auth0.com/api/v2/"
     );
-    let job = &outcome.fetches[1];
+    // The intent is written with the Management API before the email is requested.
+    let intent = &outcome.fetches[1];
+    assert_eq!(intent["method"], "PATCH");
+    assert_eq!(
+        intent["url"],
+        "https://acme.eu.auth0.com/api/v2/users/auth0%7C0000000000000000000000a1"
+    );
+    assert_eq!(intent["headers"]["authorization"], "Bearer fresh-token");
+    assert_eq!(
+        intent["body"],
+        json!({"app_metadata": {"verifyctl": {"v": 1, "pending": {
+            "kind": "verification_email", "started_at": "2026-11-22T10:00:00.000Z",
+        }}}})
+    );
+    let job = &outcome.fetches[2];
     assert_eq!(
         job["url"],
         "https://acme.eu.auth0.com/api/v2/jobs/verification-email"
@@ -308,11 +337,25 @@ fn a_resend_after_the_interval_counts_on_and_the_maximum_stops_it() {
         token_and_job(),
         true,
     );
-    assert_eq!(outcome.fetches.len(), 1, "the cached token is reused");
     assert_eq!(
-        outcome.fetches[0]["headers"]["authorization"],
-        "Bearer cached-token"
+        outcome.fetches.len(),
+        2,
+        "the cached token is reused: intent and email only"
     );
+    assert!(
+        outcome
+            .fetches
+            .iter()
+            .all(|f| f["headers"]["authorization"] == "Bearer cached-token")
+    );
+    // The intent keeps the user's other keys untouched (Auth0 merges `app_metadata` by key).
+    let intent = &ledger_writes(&outcome)[0]["body"]["app_metadata"];
+    assert_eq!(
+        intent.as_object().map(serde_json::Map::len),
+        Some(1),
+        "{intent}"
+    );
+    assert_eq!(intent["verifyctl"]["verification_email"]["count"], 2);
     let ledger = &outcome.metadata[0]["value"]["verification_email"];
     assert_eq!(ledger["count"], 3);
     assert_eq!(ledger["first_sent_at"], "2026-11-01T10:00:00.000Z");
@@ -344,10 +387,12 @@ fn an_interrupted_send_from_apply_counts_as_sent() {
 }
 
 #[test]
-fn a_failed_resend_still_denies_and_records_nothing() {
+fn a_refused_resend_still_denies_and_puts_the_ledger_back() {
     let failing = json!([
-        {"status": 200, "body": {"access_token": "t", "expires_in": 86400}},
-        {"status": 429, "body": {"statusCode": 429}},
+        {"match": "/oauth/token", "status": 200, "body": {"access_token": "t", "expires_in": 86400}},
+        {"match": "PATCH", "status": 200, "body": {}},
+        {"match": "PATCH", "status": 200, "body": {}},
+        {"match": "verification-email", "status": 429, "body": {"statusCode": 429}},
     ]);
     let outcome = login(
         &rules(),
@@ -361,6 +406,83 @@ fn a_failed_resend_still_denies_and_records_nothing() {
         outcome.log.iter().any(|l| l.contains("HTTP 429")),
         "{:?}",
         outcome.log
+    );
+    // Auth0 answered that it sent nothing: the intent is rolled back to the ledger as read.
+    let writes = ledger_writes(&outcome);
+    assert_eq!(writes.len(), 2, "intent, then rollback");
+    assert!(writes[0]["body"]["app_metadata"]["verifyctl"]["pending"].is_object());
+    assert_eq!(
+        writes[1]["body"],
+        json!({"app_metadata": {"verifyctl": {"v": 1}}})
+    );
+}
+
+#[test]
+fn when_the_intent_cannot_be_recorded_no_email_is_sent() {
+    let responses = json!([
+        {"match": "/oauth/token", "status": 200, "body": {"access_token": "t", "expires_in": 86400}},
+        {"match": "PATCH", "status": 403, "body": {"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: update:users"}},
+        {"match": "verification-email", "status": 201, "body": {"id": "job_X"}},
+    ]);
+    let outcome = login(
+        &rules(),
+        event("partners", "other", user(false, json!({}))),
+        responses,
+        false,
+    );
+    assert_eq!(outcome.denied.as_deref(), Some(DENY));
+    assert!(
+        !outcome.fetches.iter().any(|f| f["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("verification-email"))),
+        "an unrecorded send could repeat at every login"
+    );
+    assert!(
+        outcome.log.iter().any(|l| l.contains("HTTP 403")),
+        "{:?}",
+        outcome.log
+    );
+}
+
+/// Auth0's post-login API object reference says `api.access.deny` "will not cancel other
+/// user-related side effects (such as metadata changes) requested by this Action"
+/// (auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/post-login-api-object;
+/// the reference's §10.4 agrees), yet nothing says when a denied flow's updates are stored, so
+/// the Action does not rely on it:
+/// with every `setAppMetadata` dropped, the ledger the Action wrote through the Management
+/// API still throttles the next login.
+#[test]
+fn the_throttle_holds_when_metadata_updates_on_deny_are_dropped() {
+    let first = login(
+        &rules(),
+        event("partners", "other", user(false, json!({"tier": "gold"}))),
+        token_and_job(),
+        false,
+    );
+    assert_eq!(first.denied.as_deref(), Some(DENY));
+    assert!(first.fetches.iter().any(|f| {
+        f["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/jobs/verification-email"))
+    }));
+    // The tenant now holds what the Management API write left (Auth0 merges app_metadata
+    // by top-level key); the flow's setAppMetadata is thrown away.
+    let written = ledger_writes(&first)
+        .last()
+        .map(|w| w["body"]["app_metadata"]["verifyctl"].clone())
+        .expect("a ledger write");
+    let stored = json!({"tier": "gold", "verifyctl": written});
+    let second = login(
+        &rules(),
+        event("partners", "other", user(false, stored)),
+        token_and_job(),
+        true,
+    );
+    assert_eq!(second.denied.as_deref(), Some(DENY));
+    assert!(
+        second.fetches.is_empty(),
+        "a second denied login a moment later sends nothing: {:?}",
+        second.fetches
     );
 }
 
