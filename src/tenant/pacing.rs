@@ -16,6 +16,7 @@
 //!   second apart at first, sooner while the bucket fills up in between) so that answers
 //!   show the refill; buckets of at most four tokens (Auth0's free plan: 2, refilled 2 per
 //!   second) are taken to refill their size every second, being too small to measure;
+//! - until the first answer, one request at a time (nothing is known about the bucket);
 //! - `max_rps`, when given, is a hard cap on top;
 //! - after a 429, every request waits out the server's window (not just the one that was
 //!   refused), with jitter so concurrent tasks do not wake in lockstep.
@@ -67,6 +68,9 @@ struct State {
     estimate: RefillEstimate,
     /// Requests sent and not answered yet: the server's `remaining` does not count them.
     in_flight: f64,
+    /// Whether any request has ended: until then one goes at a time, as nothing is known
+    /// about the tenant's bucket (a free tenant holds 2 tokens).
+    answered: bool,
     /// Before the refill is measured, below the reserve: the gap between probing requests.
     probe: Option<Duration>,
     last_sent: Option<Instant>,
@@ -102,6 +106,11 @@ const SMALL_BUCKET: f64 = 4.0;
 /// The gap between probing requests before the refill is measured: the first, the least.
 const FIRST_PROBE: Duration = Duration::from_secs(1);
 const MIN_PROBE: Duration = Duration::from_millis(50);
+
+/// How often requests look again while the first one is waiting for its answer.
+const FIRST_ANSWER_POLL: Duration = Duration::from_millis(10);
+/// The longest the others wait for the first answer before going ahead regardless.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// Shortest window a rate is measured over, and the fewest accepted requests in it (the
 /// reported `remaining` is a whole number, so short windows are coarse).
@@ -163,6 +172,7 @@ impl Pacer {
                 server: None,
                 estimate: RefillEstimate::default(),
                 in_flight: 0.0,
+                answered: false,
                 probe: None,
                 last_sent: None,
                 blocked_until: None,
@@ -219,6 +229,15 @@ impl Pacer {
 
     fn wait_needed(&self, state: &mut State, now: Instant) -> Duration {
         let mut wait = Duration::ZERO;
+        let first_out_for = state.last_sent.map(|sent| now.duration_since(sent));
+        if !state.answered
+            && state.in_flight >= 1.0
+            && first_out_for.is_some_and(|out| out < FIRST_ANSWER_WAIT)
+        {
+            // The first request is out; its answer will say what the bucket holds. (Bounded,
+            // so a request whose answer is never recorded cannot hold the others forever.)
+            wait = FIRST_ANSWER_POLL;
+        }
         if let Some(until) = state.blocked_until {
             if until > now {
                 wait = wait.max(until - now);
@@ -268,6 +287,7 @@ impl Pacer {
     pub async fn unanswered(&self) {
         let mut state = self.state.lock().await;
         state.in_flight = (state.in_flight - 1.0).max(0.0);
+        state.answered = true;
     }
 
     /// Records the server's budget from a response's `x-ratelimit-*` headers (`accepted`:
@@ -279,14 +299,15 @@ impl Pacer {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<f64>().ok())
         };
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        state.in_flight = (state.in_flight - 1.0).max(0.0);
+        state.answered = true;
         let (Some(limit), Some(remaining)) =
             (number("x-ratelimit-limit"), number("x-ratelimit-remaining"))
         else {
             return;
         };
-        let now = Instant::now();
-        let mut state = self.state.lock().await;
-        state.in_flight = (state.in_flight - 1.0).max(0.0);
         let (limit, remaining) = (limit.max(0.0), remaining.max(0.0));
         state.estimate.observe(now, limit, remaining, accepted);
         // Probing: the bucket filled up between two probes, probe sooner; a probe was
@@ -301,7 +322,20 @@ impl Pacer {
             }
         }
         // The answer does not count the requests still in flight: they will take tokens too.
-        let remaining = remaining - state.in_flight;
+        let reported = remaining - state.in_flight;
+        // `remaining` is a whole number: the bucket holds between it and one more. Where the
+        // count kept since the last answer (with the measured refill) lies in that range,
+        // it is the better figure; dropping its fraction at every answer would idle
+        // up to a token's refill each time (a tenth of a free tenant's rate).
+        let rate = state.estimate.rate.filter(|r| *r > 0.0);
+        let remaining = match (state.server, rate) {
+            (Some(previous), Some(rate)) if (previous.limit - limit).abs() < f64::EPSILON => {
+                let elapsed = now.duration_since(previous.counted_at).as_secs_f64();
+                let counted = (previous.remaining + rate * elapsed).min(limit);
+                counted.clamp(reported, reported + 0.999)
+            }
+            _ => reported,
+        };
         state.server = Some(ServerBudget {
             limit,
             remaining,
@@ -341,6 +375,8 @@ mod tests {
         let start = Instant::now();
         for _ in 0..count {
             pacer.acquire().await;
+            // Answered at once, without rate-limit headers.
+            pacer.observe(&HeaderMap::new(), true).await;
         }
         start.elapsed()
     }
@@ -471,6 +507,51 @@ mod tests {
         // About 5 at once, then 5 per second: about 30 s, never the whole rate.
         assert!(seconds >= 27.0, "{seconds}s: more than half the rate");
         assert!(seconds <= 36.0, "{seconds}s: much less than half the rate");
+        assert_eq!(refused, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_free_tenant_is_used_to_its_whole_rate() {
+        let pacer = std::sync::Arc::new(Pacer::new(PacingConfig::default()));
+        let bucket = std::sync::Arc::new(std::sync::Mutex::new(Bucket {
+            limit: 2.0,
+            rate: 2.0,
+            tokens: 2.0,
+            at: Instant::now(),
+        }));
+        // 8 workers, 2 from the full bucket, then 2 per second, each answer 30 + 7k ms
+        // after its request: the whole-number `remaining` must not cost a token's refill
+        // per answer.
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for worker in 0..8u64 {
+            let (pacer, bucket) = (pacer.clone(), bucket.clone());
+            workers.push(tokio::spawn(async move {
+                let mut refused = 0;
+                for _ in 0..13 {
+                    loop {
+                        pacer.acquire().await;
+                        tokio::time::sleep(Duration::from_millis(15 + 7 * worker)).await;
+                        let (headers, accepted) = bucket.lock().unwrap().take();
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                        pacer.observe(&headers, accepted).await;
+                        if accepted {
+                            break;
+                        }
+                        refused += 1;
+                        pacer.back_off(Duration::from_secs(1)).await;
+                    }
+                }
+                refused
+            }));
+        }
+        let mut refused = 0;
+        for worker in workers {
+            refused += worker.await.unwrap();
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        // 104 requests: 2 at once, 102 at 2 per second.
+        assert!((50.0..=53.0).contains(&seconds), "{seconds}s");
         assert_eq!(refused, 0);
     }
 
