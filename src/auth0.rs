@@ -182,3 +182,60 @@ mod tests {
         assert!(!StrategyKind::Social.can_set_email_verified());
     }
 }
+
+/// The Management API scopes a call needs, any one of them (`[]` for calls that need none:
+/// the Authentication API's `/dbconnections/change_password`). `call` is `METHOD /path` as
+/// [`crate::plan::Operation::calls`] names it. From the OpenAPI spec's `security` entries
+/// (reference §2-§10); the emulator answers 403 `insufficient_scope` for the same calls.
+pub fn scopes_for_call(call: &str) -> &'static [&'static str] {
+    let (method, path) = call.split_once(' ').unwrap_or(("", call));
+    let path = path.split(' ').next().unwrap_or(path);
+    match (method, path) {
+        ("POST", "/api/v2/users" | "/api/v2/jobs/users-imports") => &["create:users"],
+        ("PATCH", p) if p.starts_with("/api/v2/users/") => {
+            &["update:users", "update:users_app_metadata"]
+        }
+        ("GET", p) if p.starts_with("/api/v2/users") => &["read:users"],
+        ("POST", "/api/v2/jobs/verification-email") => &["update:users"],
+        ("POST", "/api/v2/jobs/users-exports") => &["read:users"],
+        ("GET", p) if p.starts_with("/api/v2/jobs/") => &["create:users", "read:users"],
+        ("GET", p) if p.starts_with("/api/v2/connections") => &["read:connections"],
+        ("PATCH", p) if p.starts_with("/api/v2/connections") => &["update:connections"],
+        ("GET", p) if p.starts_with("/api/v2/actions/") => &["read:actions"],
+        // Deploying is a POST under the action and needs `create:actions` too (§10).
+        ("POST", p) if p.starts_with("/api/v2/actions/") => &["create:actions"],
+        ("PATCH", p) if p.starts_with("/api/v2/actions/") => &["update:actions"],
+        ("GET", p) if p.starts_with("/api/v2/logs") => &["read:logs"],
+        ("GET", p) if p.starts_with("/api/v2/clients") => &["read:clients"],
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::scopes_for_call;
+
+    #[test]
+    fn every_call_a_plan_makes_names_its_scopes() {
+        assert_eq!(scopes_for_call("POST /api/v2/users"), ["create:users"]);
+        assert_eq!(
+            scopes_for_call("PATCH /api/v2/users/{id}"),
+            ["update:users", "update:users_app_metadata"]
+        );
+        assert_eq!(
+            scopes_for_call(
+                "POST /api/v2/jobs/users-imports (one file for up to about 2,000 users, then GET /api/v2/jobs/{id} and /errors)"
+            ),
+            ["create:users"]
+        );
+        assert_eq!(
+            scopes_for_call("POST /api/v2/actions/actions/{id}/deploy"),
+            ["create:actions"]
+        );
+        assert_eq!(
+            scopes_for_call("PATCH /api/v2/actions/triggers/post-login/bindings"),
+            ["update:actions"]
+        );
+        assert!(scopes_for_call("POST /dbconnections/change_password").is_empty());
+    }
+}

@@ -7,14 +7,21 @@
 //! run continues. After [`Cancellation::cancel`] no new action starts, in-flight actions
 //! finish, and the rest are reported as not started.
 //!
+//! The login gate goes first: the Action that denies unverified logins is deployed before
+//! any other action runs. If that fails, nothing that would let someone new log in starts
+//! (users are not created or imported, signup is not opened) — those chains are reported as
+//! failed with the reason — so a failed gate leaves the tenant no less safe than before;
+//! actions on existing users (emails, marks verified) and closing signup still run.
+//!
 //! How each action is carried out (and kept safe to retry) lives in [`execute`].
 
 mod execute;
 mod imports;
 pub mod password;
+pub mod preflight;
 mod settings;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +31,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::plan::{Action, ActionKind, Plan, Target};
+use crate::plan::{Action, ActionKind, Operation, Plan, Target};
 use crate::tenant::{ApiError, CallStats, ManagementClient};
 
 /// How one action ended.
@@ -155,25 +162,45 @@ pub async fn apply_plan(
     let before = client.stats();
     let total = plan.actions.len();
     let progress = Mutex::new((0usize, on_outcome));
-    // Imported users are created first, file by file; their chains then send the emails.
-    let imports = imports::run(client, &plan.actions, clock, &options.cancellation).await;
-    let run = Run {
+    let no_imports = HashMap::new();
+    let mut run = Run {
         executor: execute::Executor {
             client,
             clock,
-            imports: &imports,
+            imports: &no_imports,
         },
         cancellation: &options.cancellation,
         actions: &plan.actions,
         progress: &progress,
         total,
+        held: None,
     };
-    let chains = chains(&plan.actions);
-    let finished: Vec<Vec<(usize, ActionOutcome)>> = futures_util::stream::iter(chains)
+    let (gates, chains): (Vec<_>, Vec<_>) = chains(&plan.actions)
+        .into_iter()
+        .partition(|chain| plan.actions[chain[0]].kind() == ActionKind::DeployLoginAction);
+    // The gate first, alone.
+    let mut finished: Vec<Vec<(usize, ActionOutcome)>> = Vec::new();
+    for chain in gates {
+        finished.push(run_chain(&run, chain).await);
+    }
+    let gate_failed = finished
+        .iter()
+        .flatten()
+        .any(|(_, outcome)| outcome.status == OutcomeStatus::Failed);
+    // Imported users are created next, file by file; their chains then send the emails.
+    let imports = if gate_failed {
+        run.held = Some(GATE_FAILED);
+        HashMap::new()
+    } else {
+        imports::run(client, &plan.actions, clock, &options.cancellation).await
+    };
+    run.executor.imports = &imports;
+    let rest: Vec<Vec<(usize, ActionOutcome)>> = futures_util::stream::iter(chains)
         .map(|chain| run_chain(&run, chain))
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
+    finished.extend(rest);
     let mut outcomes: Vec<(usize, ActionOutcome)> = finished.into_iter().flatten().collect();
     outcomes.sort_by_key(|(index, _)| *index);
     let outcomes: Vec<ActionOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
@@ -210,6 +237,9 @@ type Progress<'p> = Mutex<(
     &'p mut (dyn FnMut(usize, usize, &ActionOutcome) + Send),
 )>;
 
+/// Why chains that would let someone new log in are held back when the gate failed.
+const GATE_FAILED: &str = "not started: the login Action failed above, and it must be in place before users it protects exist or signup opens";
+
 /// What every chain of one run shares.
 struct Run<'a, 'p> {
     executor: execute::Executor<'a>,
@@ -217,6 +247,22 @@ struct Run<'a, 'p> {
     actions: &'a [Action],
     progress: &'a Progress<'p>,
     total: usize,
+    /// Set when the login gate failed: chains that let someone new log in do not start.
+    held: Option<&'static str>,
+}
+
+/// Whether a chain starting with `action` would let someone log in who could not before
+/// (a new user, or signup opened).
+fn opens_logins(action: &Action) -> bool {
+    matches!(
+        action.operation,
+        Operation::CreateUser { .. }
+            | Operation::ImportUser { .. }
+            | Operation::SetSignup {
+                disable_signup: false,
+                ..
+            }
+    )
 }
 
 async fn run_chain(run: &Run<'_, '_>, chain: Vec<usize>) -> Vec<(usize, ActionOutcome)> {
@@ -226,11 +272,21 @@ async fn run_chain(run: &Run<'_, '_>, chain: Vec<usize>) -> Vec<(usize, ActionOu
         actions,
         progress,
         total,
+        held,
     } = run;
+    let held = held.filter(|_| opens_logins(&actions[chain[0]]));
     let mut outcomes = Vec::with_capacity(chain.len());
     for index in chain {
         let action = &actions[index];
-        let outcome = if cancellation.is_cancelled() {
+        let outcome = if let Some(reason) = held {
+            ActionOutcome {
+                kind: action.kind(),
+                target: action.target.clone(),
+                status: OutcomeStatus::Failed,
+                detail: reason.into(),
+                hint: Some("fix the login Action's failure, then apply again".into()),
+            }
+        } else if cancellation.is_cancelled() {
             if let Some(imported) = executor.imported_before_interruption(action) {
                 imported
             } else {

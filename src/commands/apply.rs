@@ -8,7 +8,9 @@ use super::{
     CliError, CommandResult, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, clock_from_env, emit,
     emit_with, make_plan, open_session, read_tenant, stdout_color,
 };
-use crate::apply::{ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan};
+use crate::apply::{
+    ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan, preflight,
+};
 use crate::cli::ApplyArgs;
 use crate::clock::Clock;
 use crate::mask::mask_emails;
@@ -80,6 +82,17 @@ fn read_saved_plan(path: &Path) -> Result<SavedPlan, CliError> {
             ),
         ),
     })
+}
+
+fn preflight_error(problems: &[preflight::Problem]) -> CliError {
+    let mut text = String::from("error: apply cannot start; nothing was changed\n");
+    for problem in problems {
+        text.push_str(&format!(
+            "  - {}\n    hint: {}\n",
+            problem.message, problem.hint
+        ));
+    }
+    CliError(text)
 }
 
 fn refuse(what: &str, changes: &[String]) -> CliError {
@@ -157,6 +170,10 @@ async fn execute(
         }
         return Ok(EXIT_OK);
     }
+    // Everything knowable before the first write is checked before it (and before asking).
+    let granted = session.client().granted_scopes().await;
+    preflight::check(plan, granted.as_ref(), |name| std::env::var(name).ok())
+        .map_err(|problems| preflight_error(&problems))?;
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             // Repeat the command as given (a saved plan stays the saved plan).

@@ -13,7 +13,7 @@
 //!   returned as an outcome-unknown error for the caller (`apply`) to resolve.
 //! - Every request is counted per endpoint, for reports and benchmarks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -142,6 +142,8 @@ pub enum Credentials {
 struct CachedToken {
     token: Secret,
     refresh_at: Instant,
+    /// The scopes the token response named, if it named any.
+    granted: Option<BTreeSet<String>>,
 }
 
 /// Request counts by endpoint, plus throttling and retry figures.
@@ -842,6 +844,16 @@ impl ManagementClient {
         })
     }
 
+    /// The scopes granted to the current token, when its token response named them (a
+    /// static `AUTH0_TOKEN` says nothing; `None` then, and before the first request).
+    pub async fn granted_scopes(&self) -> Option<BTreeSet<String>> {
+        self.token
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|token| token.granted.clone())
+    }
+
     async fn access_token(&self) -> Result<Secret, ApiError> {
         let (client_id, client_secret) = match &self.credentials {
             Credentials::Token(token) => return Ok(token.clone()),
@@ -880,6 +892,10 @@ impl ManagementClient {
         *cached = Some(CachedToken {
             token: token.clone(),
             refresh_at: Instant::now() + lifetime - margin,
+            granted: response
+                .scope
+                .as_deref()
+                .map(|scope| scope.split_whitespace().map(str::to_string).collect()),
         });
         Ok(token)
     }

@@ -257,6 +257,9 @@ pub struct ChangePasswordRequest {
 pub(crate) struct TokenResponse {
     pub access_token: String,
     pub expires_in: u64,
+    /// The granted scopes, space-separated (reference §1: the client grant's scopes).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// `GET /api/v2/users?include_totals=true` page.

@@ -1,7 +1,7 @@
 //! Defects found by trying verifyctl as a new user would, each with the test that failed
 //! before its fix: apply with nothing to do in a script, the hint for a saved plan, a
 //! mistyped `--user`, saved plans and ports, proxies and loopback, and `emulator --save`
-//! under SIGTERM.
+//! under SIGTERM, the checks apply makes before its first write, and the login gate first.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -234,4 +234,178 @@ fn emulator_save_writes_the_tenant_back_on_sigterm() {
     let saved = std::fs::read_to_string(&file).expect("read back");
     assert!(saved.contains("kept@save.example"), "{saved}");
     let _ = PolicyDir::new(&[]);
+}
+
+/// A tenant with one unverified user already there, for the preflight cases.
+const GATED_TENANT: &str = r"
+domain: gated.test
+connections:
+  - id: con_PartnersDb000001
+    name: partners
+    strategy: auth0
+    options: {disable_signup: true}
+users:
+  - user_id: auth0|existing0000000000000001
+    email: old@partner.example
+    email_verified: false
+    identities:
+      - {connection: partners, user_id: existing0000000000000001, provider: auth0, isSocial: false}
+    created_at: '2026-09-02T09:00:00.000Z'
+";
+
+/// Two users to create, one existing user to email, and a login Action that re-sends.
+const GATED_POLICY: &str = "connections:
+  - name: partners
+    email_verification: required
+    block_unverified_login: true
+    resend_on_login: true
+    resend: { after: 1d, max: 2 }
+users:
+  - connection: partners
+    email: new1@partner.example
+  - connection: partners
+    email: new2@partner.example
+";
+
+fn apply_args(dir: &str) -> Vec<String> {
+    ["apply", dir, "--auto-approve"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect()
+}
+
+/// Issue 11 item 1: the run used to create users and send emails, then fail at the Action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_action_secrets_stop_apply_before_the_first_write() {
+    let tenant = TestTenant::from_yaml(GATED_TENANT).await;
+    let policies = PolicyDir::new(&[("p.yaml", GATED_POLICY)]);
+    let dir = policies.path().to_str().expect("utf-8").to_string();
+    let refused = verifyctl_async(apply_args(&dir), tenant.env()).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    let text = stderr(&refused);
+    assert!(
+        text.contains("apply cannot start; nothing was changed")
+            && text.contains(
+                "VERIFYCTL_ACTION_CLIENT_ID and VERIFYCTL_ACTION_CLIENT_SECRET are not set"
+            )
+            && text.contains("hint: create a machine-to-machine application"),
+        "{text}"
+    );
+    let state = tenant.emulator.snapshot();
+    assert_eq!(state.users.len(), 1, "no user was created");
+    assert!(tenant.emulator.outbox().is_empty(), "no email was sent");
+    assert!(
+        state
+            .action_by_name("verifyctl-email-verification")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_the_scopes_the_plan_needs_stops_apply_before_the_first_write() {
+    let tenant = TestTenant::from_yaml(GATED_TENANT).await;
+    // Enough to plan (reads) and to email, not to create users or deploy the Action.
+    tenant.emulator.add_client_credentials(
+        "LimitedClient000000000000000001",
+        "limited-secret",
+        &[
+            "read:users",
+            "update:users",
+            "read:connections",
+            "read:clients",
+            "read:actions",
+            "read:logs",
+        ],
+    );
+    let policies = PolicyDir::new(&[("p.yaml", GATED_POLICY)]);
+    let dir = policies.path().to_str().expect("utf-8").to_string();
+    let mut env: Vec<(&'static str, String)> = tenant
+        .env()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("AUTH0_CLIENT"))
+        .collect();
+    env.push(("AUTH0_CLIENT_ID", "LimitedClient000000000000000001".into()));
+    env.push(("AUTH0_CLIENT_SECRET", "limited-secret".into()));
+    env.push((
+        "VERIFYCTL_ACTION_CLIENT_ID",
+        "ActionClient0000000000000000001".into(),
+    ));
+    env.push(("VERIFYCTL_ACTION_CLIENT_SECRET", "action-secret".into()));
+    let refused = verifyctl_async(apply_args(&dir), env).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    let text = stderr(&refused);
+    assert!(
+        text.contains("the token lacks scopes this plan needs: create:actions (for 1 deploy_login_action); create:users (for 2 create_user); update:actions (for 1 deploy_login_action)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: grant create:actions, create:users, update:actions "),
+        "{text}"
+    );
+    assert_eq!(tenant.emulator.snapshot().users.len(), 1);
+    assert!(tenant.emulator.outbox().is_empty());
+}
+
+/// When the login gate fails, nothing that lets someone new log in starts: the users it
+/// protects are not created; the existing user is still emailed.
+#[tokio::test]
+async fn a_failed_login_gate_holds_back_the_users_it_protects() {
+    use verifyctl::apply::{ApplyOptions, OutcomeStatus, apply_plan};
+    use verifyctl::plan::ActionKind;
+    let tenant = TestTenant::from_yaml(GATED_TENANT).await;
+    let policy = crate::support::desired(&GATED_POLICY.replace(
+        "    resend_on_login: true\n    resend: { after: 1d, max: 2 }\n",
+        "",
+    ));
+    tenant.emulator.set_action_builds_fail(true);
+    let plan = tenant.plan(&policy).await;
+    assert_eq!(
+        plan.actions[0].kind(),
+        ActionKind::CreateUser,
+        "the plan lists users first; apply still runs the gate first"
+    );
+    let report = apply_plan(
+        &tenant.client(),
+        &plan,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
+    let of_kind = |kind: ActionKind| -> Vec<_> {
+        report.outcomes.iter().filter(|o| o.kind == kind).collect()
+    };
+    assert_eq!(
+        of_kind(ActionKind::DeployLoginAction)[0].status,
+        OutcomeStatus::Failed
+    );
+    let creates = of_kind(ActionKind::CreateUser);
+    assert_eq!(creates.len(), 2);
+    for create in creates {
+        assert_eq!(create.status, OutcomeStatus::Failed);
+        assert!(
+            create.detail.contains("the login Action failed above"),
+            "{}",
+            create.detail
+        );
+    }
+    assert_eq!(
+        of_kind(ActionKind::SendVerificationEmail)[0].status,
+        OutcomeStatus::Succeeded,
+        "an existing user is no easier to log in as for getting an email"
+    );
+    assert_eq!(tenant.emulator.snapshot().users.len(), 1, "nobody new");
+    // Once the Action builds, the next run creates them.
+    tenant.emulator.set_action_builds_fail(false);
+    let retry = tenant.plan(&policy).await;
+    let report = apply_plan(
+        &tenant.client(),
+        &retry,
+        &tenant.clock,
+        &ApplyOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .await;
+    assert_eq!(report.failed(), 0);
+    assert_eq!(tenant.emulator.snapshot().users.len(), 3);
 }

@@ -299,9 +299,19 @@ async fn resend_secrets_come_from_the_environment_and_are_never_shown() {
     .await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(
-        stdout(&refused).contains("VERIFYCTL_ACTION_CLIENT_ID is not set"),
+        stderr(&refused).contains("apply cannot start; nothing was changed")
+            && stderr(&refused).contains(
+                "VERIFYCTL_ACTION_CLIENT_ID and VERIFYCTL_ACTION_CLIENT_SECRET are not set"
+            ),
         "{}",
-        stdout(&refused)
+        stderr(&refused)
+    );
+    assert!(
+        tenant
+            .emulator
+            .snapshot()
+            .action_by_name("verifyctl-email-verification")
+            .is_none()
     );
 
     let secret = "action-secret-value-that-must-not-leak";
