@@ -257,6 +257,9 @@ pub struct ChangePasswordRequest {
 pub(crate) struct TokenResponse {
     pub access_token: String,
     pub expires_in: u64,
+    /// The granted scopes, space-separated (Auth0 always sends it for client credentials).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// `GET /api/v2/users?include_totals=true` page.
