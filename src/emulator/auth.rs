@@ -482,7 +482,11 @@ impl super::World {
         !through_custom && !self.is_custom_domain_audience(audience)
     }
 
-    /// The URLs an assertion's `aud` may name: the tenant's, or a domain it is served under.
+    /// The URLs an assertion's `aud` may name: the tenant's, or a domain it is served under
+    /// (Auth0 docs, "Authenticate with Private Key JWT": "The URL of the Auth0 tenant or
+    /// custom domain that receives the assertion", with the trailing slash). Whether Auth0
+    /// also takes the token endpoint's URL (RFC 7523 allows it) is UNCONFIRMED; the
+    /// emulator takes only what the docs name.
     fn assertion_audiences(&self, host: Option<&str>) -> Vec<String> {
         let mut accepted = vec![format!("https://{}/", self.tenant.domain)];
         accepted.extend(self.custom_domains().map(|d| format!("https://{d}/")));

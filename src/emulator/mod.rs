@@ -5,8 +5,8 @@
 //! bulk jobs, [`Timings`] and the indexes over users and logs. All of it sits behind one
 //! `std::sync::Mutex`, never held across an `.await` nor while a whole tenant or export
 //! is serialized. This module assembles the axum router and serves it; the endpoints
-//! live in `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`,
-//! `connection_clients.rs`, `clients.rs`, `dbconnections.rs`, `actions.rs` and
+//! live in `auth.rs` (`/oauth/token`, `/.well-known/jwks.json`), `users.rs`, `jobs.rs`,
+//! `connections.rs`, `connection_clients.rs`, `clients.rs`, `dbconnections.rs`, `actions.rs` and
 //! `bindings.rs` (Actions and trigger bindings), `exports.rs`, `imports.rs` and
 //! `storage.rs` (bulk jobs) and `logs.rs`, each citing `reference/auth0-api.md` (or the
 //! Auth0 docs) where behaviour is not obvious, and marking UNCONFIRMED what no source

@@ -446,7 +446,10 @@ pub struct ClientCredential {
     #[serde(deserialize_with = "unique::public_key_pem")]
     pub pem: String,
     /// `RS256` (the default), `RS384` or `PS256`.
-    #[serde(default = "default_credential_alg")]
+    #[serde(
+        default = "default_credential_alg",
+        deserialize_with = "unique::assertion_alg"
+    )]
     pub alg: String,
     /// The key id an assertion's `kid` header may name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -820,6 +823,17 @@ mod unique {
             ));
         }
         Ok(text)
+    }
+
+    /// A client credential's `alg`: one Auth0 accepts for client assertions.
+    pub fn assertion_alg<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        let text: String = serde::Deserialize::deserialize(deserializer)?;
+        match text.as_str() {
+            "RS256" | "RS384" | "PS256" => Ok(text),
+            _ => Err(de::Error::custom(format!(
+                "`alg` must be RS256, RS384 or PS256, not `{text}`"
+            ))),
+        }
     }
 
     /// `domain` must be a string: `domain: 123` or `domain: true` are refused rather than

@@ -486,3 +486,60 @@ async fn credentials_that_cannot_work_are_worded_errors_before_any_request() {
         "no request is sent with unusable credentials"
     );
 }
+
+#[tokio::test]
+async fn assertions_must_name_the_client_the_tenant_and_a_short_lifetime() {
+    let tenant = KeyTenant::start(|_| {}).await;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(good_key().private_pem.as_bytes()).unwrap();
+    let own_aud = format!("https://{}/", tenant.running.addr());
+    let sign = |claims: Value, alg: jsonwebtoken::Algorithm| {
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
+    };
+    let t = now();
+    let claims = |iss: &str, aud: &str, exp: i64, jti: &str| json!({"iss": iss, "sub": CLIENT_ID, "aud": aud, "iat": t, "exp": exp, "jti": jti});
+    let cases = [
+        (
+            sign(
+                claims("someone-else", &own_aud, t + 60, "a"),
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            "`iss` and `sub`",
+        ),
+        (
+            sign(
+                claims(CLIENT_ID, "https://other.auth0.com/", t + 60, "b"),
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            "`aud` must be",
+        ),
+        (
+            sign(
+                claims(CLIENT_ID, &own_aud, t + 3600, "c"),
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            "no more than 5 minutes after 'iat'",
+        ),
+        (
+            sign(
+                claims(CLIENT_ID, &own_aud, t + 60, "d"),
+                jsonwebtoken::Algorithm::PS256,
+            ),
+            "matches the algorithm PS256",
+        ),
+    ];
+    for (assertion, expected) in cases {
+        let (status, body) = tenant.token_with(&assertion).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"], "invalid_client");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(expected), "{expected}: {description}");
+    }
+    // The same key, claims right: accepted.
+    let (status, body) = tenant
+        .token_with(&sign(
+            claims(CLIENT_ID, &own_aud, t + 60, "f"),
+            jsonwebtoken::Algorithm::RS256,
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
