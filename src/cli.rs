@@ -21,7 +21,7 @@ use crate::report::{ApplyFormat, Detail, Format};
     about,
     long_about = None,
     max_term_width = 100,
-    after_help = "Tenant: AUTH0_DOMAIN with AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN), or --tenant-file FILE.\nExit codes: 0 success, 1 error or failed actions, 2 changes present (plan --detailed-exitcode)."
+    after_help = "Tenant: AUTH0_DOMAIN with AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, or AUTH0_CLIENT_ID and AUTH0_CLIENT_ASSERTION_PRIVATE_KEY (PEM or a path; AUTH0_CLIENT_ASSERTION_SIGNING_ALG RS256|RS384|PS256, VERIFYCTL_CLIENT_ASSERTION_KEY_ID), or AUTH0_API_TOKEN; AUTH0_AUDIENCE for a custom domain. Or --tenant-file FILE.\nExit codes: 0 success, 1 error or failed actions, 2 changes present (plan --detailed-exitcode)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -93,8 +93,13 @@ pub struct TenantArgs {
     /// Client id of a machine-to-machine application authorized for the Management API.
     #[arg(long, env = "AUTH0_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
-    // Its secret (AUTH0_CLIENT_SECRET) or a token (AUTH0_API_TOKEN) is read from the
-    // environment only, by `commands::tenant_source`: never a flag.
+    // Its secret (AUTH0_CLIENT_SECRET), private key (AUTH0_CLIENT_ASSERTION_PRIVATE_KEY,
+    // AUTH0_CLIENT_ASSERTION_SIGNING_ALG) or a token (AUTH0_API_TOKEN) is read from the
+    // environment only, by `tenant::Credentials::from_env`: never a flag.
+    /// The Management API audience, when AUTH0_DOMAIN is a custom domain: the tenant's
+    /// canonical https://TENANT.REGION.auth0.com/api/v2/ [default: https://DOMAIN/api/v2/].
+    #[arg(long, env = "AUTH0_AUDIENCE", value_name = "URL")]
+    pub audience: Option<String>,
     /// A hard cap in requests per second [default: none: the tenant's own rate-limit headers
     /// set the pace].
     #[arg(long, env = "VERIFYCTL_MAX_RPS", value_name = "RPS", value_parser = positive_rate)]

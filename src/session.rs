@@ -34,6 +34,9 @@ pub enum TenantSource {
     /// A real tenant.
     Live {
         domain: String,
+        /// The Management API audience when it is not `https://DOMAIN/api/v2/` (a custom
+        /// domain in `domain`): `AUTH0_AUDIENCE`.
+        audience: Option<String>,
         credentials: Credentials,
     },
     /// A tenant file (YAML or JSON) served by the built-in emulator.
@@ -90,9 +93,10 @@ impl TenantSession {
         match source {
             TenantSource::Live {
                 domain,
+                audience,
                 credentials,
             } => {
-                let target = TenantTarget::parse(domain)?;
+                let target = TenantTarget::parse_with_audience(domain, audience.as_deref())?;
                 let label = target.identity();
                 Ok(TenantSession {
                     client: ManagementClient::new(target, credentials.clone())?,
@@ -162,6 +166,14 @@ impl TenantSession {
 
     pub fn client(&self) -> &ManagementClient {
         &self.client
+    }
+
+    /// The scopes the tenant granted this session's token (see
+    /// [`ManagementClient::granted_scopes`]).
+    pub async fn granted_scopes(
+        &self,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, ApiError> {
+        self.client.granted_scopes().await
     }
 
     /// What to call the tenant in reports.

@@ -138,12 +138,9 @@ fn action_secrets(
     };
     let client_id = read(ENV_ACTION_CLIENT_ID)?;
     let client_secret = read(ENV_ACTION_CLIENT_SECRET)?;
-    let domain = client
-        .target()
-        .audience
-        .trim_start_matches("https://")
-        .trim_end_matches("/api/v2/")
-        .to_string();
+    // The canonical domain (from the audience), not a custom domain verifyctl may talk
+    // to: the Action asks it for a Management API token.
+    let domain = client.target().canonical_domain().to_string();
     let value_of = |name: &str| match name {
         SECRET_CLIENT_ID => Ok(client_id.clone()),
         SECRET_CLIENT_SECRET => Ok(client_secret.clone()),

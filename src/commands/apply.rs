@@ -171,7 +171,7 @@ async fn execute(
         return Ok(EXIT_OK);
     }
     // Everything knowable before the first write is checked before it (and before asking).
-    let granted = session.client().granted_scopes().await;
+    let granted = session.granted_scopes().await?;
     preflight::check(plan, granted.as_ref(), |name| std::env::var(name).ok())
         .map_err(|problems| preflight_error(&problems))?;
     if !args.auto_approve {

@@ -75,7 +75,7 @@ pub async fn emulator(args: EmulatorArgs) -> CommandResult {
     let clients: Vec<String> = state
         .clients
         .iter()
-        .filter(|c| c.client_secret.is_some())
+        .filter(|c| c.client_secret.is_some() || !c.credentials.is_empty())
         .map(|c| format!("{} ({})", c.client_id, c.name))
         .collect();
     let emulator = Emulator::new(
@@ -98,7 +98,7 @@ pub async fn emulator(args: EmulatorArgs) -> CommandResult {
     eprintln!("verifyctl emulator listening on {}", running.base_url());
     if clients.is_empty() {
         eprintln!(
-            "  no client in the tenant file has a client_secret; add one (with `grants`) to get tokens at /oauth/token"
+            "  no client in the tenant file has a client_secret or credentials (a public key for private-key JWT); add one (with `grants`) to get tokens at /oauth/token"
         );
     } else {
         eprintln!(

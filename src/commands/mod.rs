@@ -27,7 +27,6 @@ use crate::plan::{
 };
 use crate::policy::{DesiredState, Diagnostics};
 use crate::report::PlanContext;
-use crate::secret::Secret;
 use crate::session::{SessionError, TenantSession, TenantSource};
 use crate::tenant::{
     ApiError, Credentials, ExportProgress, LiveState, PacingConfig, ProgressHook,
@@ -245,38 +244,23 @@ pub(super) fn tenant_source(args: &TenantArgs) -> Result<TenantSource, CliError>
     let Some(domain) = args.domain.clone().filter(|d| !d.trim().is_empty()) else {
         return Err(CliError::new(
             "no tenant given",
-            Some("set AUTH0_DOMAIN with AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN), or try the example with --tenant-file examples/tenant.yaml".into()),
+            Some("set AUTH0_DOMAIN with AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET or AUTH0_CLIENT_ASSERTION_PRIVATE_KEY (or AUTH0_API_TOKEN), or try the example with --tenant-file examples/tenant.yaml".into()),
         ));
     };
-    let credentials = if let Some(token) = secret_from_env("AUTH0_API_TOKEN") {
-        Credentials::Token(token)
-    } else {
-        match (&args.client_id, secret_from_env("AUTH0_CLIENT_SECRET")) {
-            (Some(client_id), Some(client_secret)) => Credentials::ClientCredentials {
-                client_id: client_id.clone(),
-                client_secret,
+    let credentials =
+        Credentials::from_env(args.client_id.as_deref(), |name| std::env::var(name).ok()).map_err(
+            |error| {
+                CliError::new(
+                    format!("credentials for {domain}: {error}"),
+                    Some(error.hint),
+                )
             },
-            _ => {
-                return Err(CliError::new(
-                    format!("no credentials for {domain}"),
-                    Some("set AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET of a machine-to-machine application authorized for the Management API, or AUTH0_API_TOKEN".into()),
-                ));
-            }
-        }
-    };
+        )?;
     Ok(TenantSource::Live {
         domain,
+        audience: args.audience.clone(),
         credentials,
     })
-}
-
-/// A secret from the environment (never from a flag: flags show up in process lists and
-/// shell history). Empty counts as unset.
-fn secret_from_env(variable: &str) -> Option<Secret> {
-    std::env::var(variable)
-        .ok()
-        .filter(|value| !value.is_empty())
-        .map(Secret::new)
 }
 
 /// `VERIFYCTL_NOW` (RFC 3339) freezes the clock, for reproducible demos and tests.

@@ -5,8 +5,8 @@
 //! bulk jobs, [`Timings`] and the indexes over users and logs. All of it sits behind one
 //! `std::sync::Mutex`, never held across an `.await` nor while a whole tenant or export
 //! is serialized. This module assembles the axum router and serves it; the endpoints
-//! live in `auth.rs` (`/oauth/token`), `users.rs`, `jobs.rs`, `connections.rs`,
-//! `connection_clients.rs`, `clients.rs`, `dbconnections.rs`, `actions.rs` and
+//! live in `auth.rs` (`/oauth/token`, `/.well-known/jwks.json`), `users.rs`, `jobs.rs`,
+//! `connections.rs`, `connection_clients.rs`, `clients.rs`, `dbconnections.rs`, `actions.rs` and
 //! `bindings.rs` (Actions and trigger bindings), `exports.rs`, `imports.rs` and
 //! `storage.rs` (bulk jobs) and `logs.rs`, each citing `reference/auth0-api.md` (or the
 //! Auth0 docs) where behaviour is not obvious, and marking UNCONFIRMED what no source
@@ -125,9 +125,9 @@ pub use config::{
 pub use file::{TenantFileError, load_tenant_file, save_tenant_file};
 pub use state::{
     Action, ActionDependency, ActionError, ActionSecret, ActionTrigger, ActionVersion, Binding,
-    BuildStatus, Client, Connection, DEFAULT_ACTION_RUNTIME, Fields, Identity, Job, JobKind,
-    JobStatus, JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings, TenantState,
-    TimingSettings, User, Users,
+    BuildStatus, Client, ClientCredential, Connection, DEFAULT_ACTION_RUNTIME, Fields, Identity,
+    Job, JobKind, JobStatus, JsonObject, LogEntry, Logs, OutboxKind, OutboxMessage, TenantSettings,
+    TenantState, TimingSettings, User, Users,
 };
 
 use crate::clock::{Clock, format_timestamp};
@@ -397,7 +397,19 @@ impl Emulator {
     pub fn issue_token(&self, scopes: &[&str]) -> String {
         let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
         let now = self.now();
-        self.with_world(|world| world.tokens.issue(scopes, now))
+        self.with_world(|world| {
+            let (domain, audience) = (world.tenant.domain.clone(), world.management_audience());
+            world
+                .tokens
+                .issue(&domain, "verifyctl-emulator", &audience, scopes, now)
+        })
+    }
+
+    /// Serves the tenant under one more custom domain (a host name, matched with or
+    /// without the port), in memory only: requests through it need a token for the
+    /// canonical audience. Tenant files list theirs in `custom_domains`.
+    pub fn add_custom_domain(&self, host: &str) {
+        self.with_world(|world| world.tokens.custom_domains.push(host.to_owned()));
     }
 
     /// The whole emulated API: `/oauth/token`, `/dbconnections/change_password` and
@@ -456,6 +468,7 @@ impl Emulator {
             ));
         Router::new()
             .route("/oauth/token", post(auth::token))
+            .route("/.well-known/jwks.json", get(auth::jwks))
             .route(
                 "/dbconnections/change_password",
                 post(dbconnections::change_password),

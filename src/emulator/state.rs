@@ -133,6 +133,11 @@ pub struct TenantState {
     /// The tenant's domain; the Management API audience is `https://DOMAIN/api/v2/`.
     #[serde(deserialize_with = "unique::domain")]
     pub domain: String,
+    /// Other host names that serve this tenant (custom domains, `login.example.com`).
+    /// Requests through them work with a token for `https://DOMAIN/api/v2/`; they are not
+    /// Management API audiences themselves (see auth.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_domains: Vec<String>,
     /// Written back whenever the file had it (even with default values).
     #[serde(default, skip_serializing_if = "TenantSettings::is_empty")]
     pub settings: TenantSettings,
@@ -182,6 +187,7 @@ impl TenantState {
     pub fn new(domain: &str) -> TenantState {
         TenantState {
             domain: domain.to_owned(),
+            custom_domains: Vec::new(),
             settings: TenantSettings::default(),
             clients: Vec::new(),
             connections: Vec::new(),
@@ -423,8 +429,35 @@ pub struct Client {
     /// the API.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<String>,
+    /// Public keys for private-key JWT client authentication (Auth0's client
+    /// credentials of type `public_key`). Never returned by the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<ClientCredential>,
     #[serde(flatten)]
     pub other: JsonObject,
+}
+
+/// A public key registered on a client: assertions signed by its private key with `alg`
+/// authenticate the client at `/oauth/token`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredential {
+    /// The public key in PEM (`-----BEGIN PUBLIC KEY-----`), checked when the file is read.
+    #[serde(deserialize_with = "unique::public_key_pem")]
+    pub pem: String,
+    /// `RS256` (the default), `RS384` or `PS256`.
+    #[serde(
+        default = "default_credential_alg",
+        deserialize_with = "unique::assertion_alg"
+    )]
+    pub alg: String,
+    /// The key id an assertion's `kid` header may name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+}
+
+fn default_credential_alg() -> String {
+    "RS256".to_owned()
 }
 
 /// A job the emulator created. Only verification-email jobs exist.
@@ -778,6 +811,30 @@ mod unique {
     use serde::de::{self, SeqAccess, Visitor};
 
     use super::{Client, Connection};
+
+    /// A client credential's `pem` must be an RSA public key in PEM.
+    pub fn public_key_pem<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        let text: String = serde::Deserialize::deserialize(deserializer)?;
+        if !text.contains("PUBLIC KEY")
+            || jsonwebtoken::DecodingKey::from_rsa_pem(text.as_bytes()).is_err()
+        {
+            return Err(de::Error::custom(
+                "`pem` must be an RSA public key in PEM (-----BEGIN PUBLIC KEY-----), e.g. from `openssl pkey -in private.pem -pubout`",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// A client credential's `alg`: one Auth0 accepts for client assertions.
+    pub fn assertion_alg<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        let text: String = serde::Deserialize::deserialize(deserializer)?;
+        match text.as_str() {
+            "RS256" | "RS384" | "PS256" => Ok(text),
+            _ => Err(de::Error::custom(format!(
+                "`alg` must be RS256, RS384 or PS256, not `{text}`"
+            ))),
+        }
+    }
 
     /// `domain` must be a string: `domain: 123` or `domain: true` are refused rather than
     /// read as text.

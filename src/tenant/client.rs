@@ -1,9 +1,10 @@
 //! The Management API client: where requests are built, authenticated, sent, counted and
 //! turned into typed results or [`ApiError`]s.
 //!
-//! - Authentication: a static `AUTH0_API_TOKEN`, or the client-credentials grant at
-//!   `/oauth/token` (form body, audience `https://DOMAIN/api/v2/`), cached until a minute
-//!   before it expires and refreshed once on a 401.
+//! - Authentication ([`super::auth`]): a static `AUTH0_API_TOKEN`, or the
+//!   client-credentials grant at `/oauth/token` (form body, a client secret or a private-key
+//!   JWT assertion, audience `https://DOMAIN/api/v2/` or `AUTH0_AUDIENCE`), cached until a
+//!   minute before it expires and refreshed once on a 401.
 //! - Transport: HTTPS only, except for loopback hosts (the emulator).
 //! - Each logical request goes through one pipeline ([`ManagementClient::send`]): build it
 //!   (token, body), wait for the pacer ([`super::pacing`]), send and count it, then let the
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
+use super::auth::{AuthMethod, Authenticator, Credentials, TokenNeed};
 use super::error::ApiError;
 use super::pacing::{Pacer, PacingConfig};
 use super::retry::{Attempt, DEFAULT_BACKOFF_BASE, Decision, Replay, RetryState};
@@ -96,25 +98,86 @@ impl TenantTarget {
 }
 
 impl TenantTarget {
+    /// [`TenantTarget::parse`], with the Management API audience from `audience`
+    /// (`AUTH0_AUDIENCE`, `--audience`) when given: for a custom domain, `domain` is the
+    /// custom domain verifyctl talks to and `audience` names the tenant's canonical domain
+    /// (`https://TENANT.REGION.auth0.com/api/v2/`, or just that domain), which is the only
+    /// audience the Management API accepts.
+    pub fn parse_with_audience(
+        domain: &str,
+        audience: Option<&str>,
+    ) -> Result<TenantTarget, ApiError> {
+        let mut target = TenantTarget::parse(domain)?;
+        if let Some(audience) = audience.map(str::trim).filter(|a| !a.is_empty()) {
+            target.audience = management_audience(audience)?;
+        }
+        Ok(target)
+    }
+
+    /// The tenant's canonical domain (with a port, for the emulator): the host of the
+    /// Management API audience, whatever domain requests go to.
+    pub fn canonical_domain(&self) -> &str {
+        self.audience
+            .trim_start_matches("https://")
+            .trim_end_matches("/api/v2/")
+    }
+
+    /// The `aud` of a client assertion: the URL (with its trailing slash) of the domain
+    /// that receives it, the tenant's or its custom domain (Auth0 docs, "Authenticate with
+    /// Private Key JWT").
+    pub fn assertion_audience(&self) -> String {
+        format!("https://{}/", self.authority())
+    }
+
+    fn authority(&self) -> String {
+        let host = self.base_url.host_str().unwrap_or_default();
+        match self.base_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    }
+
     /// What names the tenant in reports and saved plans: the host with its port when it
     /// has one (two emulators on one machine are two tenants), and the tenant the token is
     /// for when that differs (a custom domain in front of `TENANT.auth0.com`).
     pub fn identity(&self) -> String {
-        let host = self.base_url.host_str().unwrap_or_default();
-        let authority = match self.base_url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        };
-        let canonical = self
-            .audience
-            .trim_start_matches("https://")
-            .trim_end_matches("/api/v2/");
+        let authority = self.authority();
+        let canonical = self.canonical_domain();
         if canonical == authority {
             authority
         } else {
             format!("{authority} (tenant {canonical})")
         }
     }
+}
+
+/// `AUTH0_AUDIENCE` as the Management API identifier `https://DOMAIN/api/v2/`: a full
+/// identifier (the trailing slash may be left out) or a bare domain.
+fn management_audience(text: &str) -> Result<String, ApiError> {
+    let wrong = |why: &str| {
+        ApiError::Config(format!(
+            "AUTH0_AUDIENCE `{text}` {why}; set it to the tenant's Management API identifier, https://TENANT.REGION.auth0.com/api/v2/ (the canonical domain, also when AUTH0_DOMAIN is a custom domain), or unset it"
+        ))
+    };
+    let with_scheme = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("https://{text}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|_| wrong("is not a URL"))?;
+    if url.scheme() != "https" {
+        return Err(wrong("must start with https://"));
+    }
+    let host = url.host_str().ok_or_else(|| wrong("has no domain"))?;
+    if url.query().is_some() || !matches!(url.path(), "/" | "/api/v2" | "/api/v2/") {
+        return Err(wrong(
+            "is not a Management API audience (its path must be /api/v2/)",
+        ));
+    }
+    Ok(match url.port() {
+        Some(port) => format!("https://{host}:{port}/api/v2/"),
+        None => format!("https://{host}/api/v2/"),
+    })
 }
 
 pub(super) fn is_loopback(host: &str) -> bool {
@@ -125,25 +188,6 @@ pub(super) fn is_loopback(host: &str) -> bool {
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// How verifyctl proves who it is.
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// A Management API token obtained elsewhere (`AUTH0_API_TOKEN`).
-    Token(Secret),
-    /// A machine-to-machine application (`AUTH0_CLIENT_ID` + `AUTH0_CLIENT_SECRET`).
-    ClientCredentials {
-        client_id: String,
-        client_secret: Secret,
-    },
-}
-
-struct CachedToken {
-    token: Secret,
-    refresh_at: Instant,
-    /// The scopes the token response named, if it named any.
-    granted: Option<BTreeSet<String>>,
 }
 
 /// Request counts by endpoint, plus throttling and retry figures.
@@ -192,8 +236,7 @@ impl CallStats {
 pub struct ManagementClient {
     http: reqwest::Client,
     target: TenantTarget,
-    credentials: Credentials,
-    token: tokio::sync::Mutex<Option<CachedToken>>,
+    auth: Authenticator,
     stats: Mutex<CallStats>,
     pacer: Pacer,
     backoff_base: Duration,
@@ -291,8 +334,7 @@ impl ManagementClient {
         Ok(ManagementClient {
             http,
             target,
-            credentials,
-            token: tokio::sync::Mutex::new(None),
+            auth: Authenticator::new(credentials),
             stats: Mutex::new(CallStats::default()),
             pacer: Pacer::new(PacingConfig::UNLIMITED),
             backoff_base: DEFAULT_BACKOFF_BASE,
@@ -752,8 +794,7 @@ impl ManagementClient {
             })?),
             _ => None,
         };
-        let refreshable = request.auth == Auth::Bearer
-            && matches!(self.credentials, Credentials::ClientCredentials { .. });
+        let refreshable = request.auth == Auth::Bearer && self.auth.refreshable();
         let mut retry = RetryState::new(request.replay, refreshable, self.backoff_base);
         let mut attempt = 0u32;
         loop {
@@ -779,7 +820,11 @@ impl ManagementClient {
                 }
             };
             match decision {
-                Decision::Done => return finish(endpoint, sent).await,
+                Decision::Done => {
+                    return finish(endpoint, sent)
+                        .await
+                        .map_err(|error| error.with_auth_method(self.auth.method()));
+                }
                 Decision::WaitOutRateLimit(wait) => {
                     self.note_throttled();
                     tracing::debug!(
@@ -789,7 +834,7 @@ impl ManagementClient {
                     );
                     self.pacer.back_off(wait).await;
                 }
-                Decision::RefreshToken => *self.token.lock().await = None,
+                Decision::RefreshToken => self.auth.forget().await,
                 Decision::Retry(wait) => {
                     self.note_retry();
                     tracing::debug!(
@@ -844,60 +889,44 @@ impl ManagementClient {
         })
     }
 
-    /// The scopes granted to the current token, when its token response named them (a
-    /// static `AUTH0_TOKEN` says nothing; `None` then, and before the first request).
-    pub async fn granted_scopes(&self) -> Option<BTreeSet<String>> {
-        self.token
-            .lock()
-            .await
-            .as_ref()
-            .and_then(|token| token.granted.clone())
-    }
-
+    /// The bearer token: static, cached, or fetched now through the pipeline (the token
+    /// logic, assertions included, is in [`super::auth`]).
     async fn access_token(&self) -> Result<Secret, ApiError> {
-        let (client_id, client_secret) = match &self.credentials {
-            Credentials::Token(token) => return Ok(token.clone()),
-            Credentials::ClientCredentials {
-                client_id,
-                client_secret,
-            } => (client_id, client_secret),
+        let (form, guard) = match self.auth.begin(&self.target).await {
+            Ok(TokenNeed::Ready(token)) => return Ok(token),
+            Ok(TokenNeed::Request(form, guard)) => (form, guard),
+            Err(reason) => {
+                return Err(ApiError::Config(format!(
+                    "cannot sign the client assertion with {}: {reason}",
+                    super::auth::ENV_ASSERTION_KEY
+                )));
+            }
         };
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref()
-            && Instant::now() < token.refresh_at
-        {
-            return Ok(token.token.clone());
-        }
-        let form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id.as_str()),
-            ("client_secret", client_secret.expose()),
-            ("audience", self.target.audience.as_str()),
-        ];
         let answer = Box::pin(self.send(Request {
             method: Method::POST,
             endpoint: "POST /oauth/token",
             segments: &["oauth", "token"],
             query: &[],
-            body: Body::Form(form),
+            body: Body::Form(form.fields()),
             auth: Auth::None,
             replay: Replay::Safe,
         }))
         .await?;
         let response: TokenResponse = decode("POST /oauth/token", &answer)?;
-        // Refresh a minute early (or at half-life for very short tokens).
-        let lifetime = Duration::from_secs(response.expires_in);
-        let margin = Duration::from_secs(60).min(lifetime / 2);
-        let token = Secret::new(response.access_token);
-        *cached = Some(CachedToken {
-            token: token.clone(),
-            refresh_at: Instant::now() + lifetime - margin,
-            granted: response
-                .scope
-                .as_deref()
-                .map(|scope| scope.split_whitespace().map(str::to_string).collect()),
-        });
-        Ok(token)
+        Ok(self.auth.accept(guard, response))
+    }
+
+    /// The scopes the tenant granted the current token (its token response's `scope`, or
+    /// a static JWT's `scope` claim), getting a token first if there is none yet. `None`
+    /// when they cannot be known (an opaque static token).
+    pub async fn granted_scopes(&self) -> Result<Option<BTreeSet<String>>, ApiError> {
+        self.access_token().await?;
+        Ok(self.auth.granted_scopes())
+    }
+
+    /// How this client authenticates.
+    pub fn auth_method(&self) -> AuthMethod {
+        self.auth.method()
     }
 
     fn count(&self, endpoint: &str) {
@@ -997,6 +1026,7 @@ fn status_error(endpoint: &str, status: StatusCode, text: &str) -> ApiError {
         status: status.as_u16(),
         message,
         error_code,
+        auth_method: None,
     }
 }
 
@@ -1042,6 +1072,41 @@ mod tests {
         assert_eq!(target.audience, "https://acme.eu.auth0.com/api/v2/");
         let explicit = TenantTarget::parse("https://acme.eu.auth0.com/").unwrap();
         assert_eq!(explicit, target);
+    }
+
+    #[test]
+    fn the_audience_can_name_the_canonical_domain() {
+        let target = TenantTarget::parse_with_audience(
+            "login.example.com",
+            Some("https://acme.eu.auth0.com/api/v2"),
+        )
+        .unwrap();
+        assert_eq!(target.base_url.as_str(), "https://login.example.com/");
+        assert_eq!(target.audience, "https://acme.eu.auth0.com/api/v2/");
+        assert_eq!(target.canonical_domain(), "acme.eu.auth0.com");
+        assert_eq!(target.assertion_audience(), "https://login.example.com/");
+        assert_eq!(
+            target.identity(),
+            "login.example.com (tenant acme.eu.auth0.com)"
+        );
+        let bare =
+            TenantTarget::parse_with_audience("login.example.com", Some("acme.eu.auth0.com"))
+                .unwrap();
+        assert_eq!(bare.audience, target.audience);
+        let unset = TenantTarget::parse_with_audience("acme.eu.auth0.com", Some(" ")).unwrap();
+        assert_eq!(unset.audience, "https://acme.eu.auth0.com/api/v2/");
+        for bad in [
+            "http://acme.eu.auth0.com/api/v2/",
+            "https://acme.eu.auth0.com/userinfo",
+        ] {
+            let error = TenantTarget::parse_with_audience("acme.eu.auth0.com", Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("AUTH0_AUDIENCE") && error.contains("/api/v2/"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

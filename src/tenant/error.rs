@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use super::auth::AuthMethod;
+
 #[derive(Debug, Error)]
 pub enum ApiError {
     /// Auth0 answered with an error status.
@@ -12,6 +14,8 @@ pub enum ApiError {
         status: u16,
         message: String,
         error_code: Option<String>,
+        /// How the client authenticated (for the hint after a 401).
+        auth_method: Option<AuthMethod>,
     },
     /// The request did not get an answer (DNS, TLS, connection reset, timeout).
     #[error("{endpoint} failed: {detail}")]
@@ -81,11 +85,29 @@ impl ApiError {
         matches!(self, ApiError::Status { status: 409, error_code, .. } if error_code.as_deref() != Some("custom_domain_conflict"))
     }
 
+    /// Records how the client authenticated, for the hint of a 401.
+    #[must_use]
+    pub fn with_auth_method(mut self, method: AuthMethod) -> ApiError {
+        if let ApiError::Status { auth_method, .. } = &mut self {
+            *auth_method = Some(method);
+        }
+        self
+    }
+
     /// A next step for the person reading the error, when one is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ApiError::Status { status: 401, .. } => Some(
-                "check AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET (or AUTH0_API_TOKEN, which may have expired)".into(),
+            ApiError::Status { status: 401, message, .. } if message.starts_with("Bad audience") => Some(
+                "the token is for another audience: the Management API accepts only https://TENANT.REGION.auth0.com/api/v2/ (the canonical domain); set AUTH0_AUDIENCE to it when AUTH0_DOMAIN is a custom domain".into(),
+            ),
+            ApiError::Status { status: 401, auth_method, .. } => Some(
+                auth_method.map_or_else(
+                    || "check the credentials (AUTH0_CLIENT_ID with AUTH0_CLIENT_SECRET or AUTH0_CLIENT_ASSERTION_PRIVATE_KEY, or AUTH0_API_TOKEN)".to_owned(),
+                    AuthMethod::unauthorized_hint,
+                ),
+            ),
+            ApiError::Status { status: 403, message, .. } if message.starts_with("Service not found") => Some(
+                "no API has this audience: with a custom domain in AUTH0_DOMAIN, set AUTH0_AUDIENCE to https://TENANT.REGION.auth0.com/api/v2/ (the tenant's canonical domain)".into(),
             ),
             ApiError::Status { status: 403, message, .. } if message.contains("scope") => Some(
                 "grant the missing scopes to verifyctl's machine-to-machine application (Auth0 dashboard: Applications > APIs > Auth0 Management API > Machine to Machine Applications)".into(),

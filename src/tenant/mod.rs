@@ -1,6 +1,7 @@
 //! The live tenant: the Management API [`client`] and [`read_live_state`], which reads just
 //! what a plan needs for a given desired state, counting every request.
 
+pub mod auth;
 pub mod client;
 pub mod error;
 mod logs;
@@ -11,7 +12,8 @@ mod users;
 
 use std::collections::{BTreeMap, HashSet};
 
-pub use client::{CallStats, Credentials, ManagementClient, TenantTarget};
+pub use auth::{AssertionKey, AuthConfigError, AuthMethod, Credentials, SigningAlg};
+pub use client::{CallStats, ManagementClient, TenantTarget};
 pub use error::ApiError;
 pub use logs::{CHECK_WINDOW, LOG_LAG, LoggedSend, SendEvidence};
 pub use pacing::PacingConfig;

@@ -257,7 +257,7 @@ pub struct ChangePasswordRequest {
 pub(crate) struct TokenResponse {
     pub access_token: String,
     pub expires_in: u64,
-    /// The granted scopes, space-separated (reference §1: the client grant's scopes).
+    /// The granted scopes, space-separated (Auth0 always sends it for client credentials).
     #[serde(default)]
     pub scope: Option<String>,
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::needless_pass_by_value)] // fixtures take `json!(...)` values
 mod apply_flow;
 mod architecture;
+mod auth;
 mod bulk_creates;
 mod cli;
 mod client;
