@@ -305,6 +305,7 @@ mod tests {
             changes: Vec::new(),
             operation: Operation::MarkEmailVerified {
                 user_id: "x".into(),
+                ledger: None,
             },
         }
     }

@@ -568,7 +568,10 @@ mod tests {
                 before: Some(json!(false)),
                 after: Some(json!(true)),
             }],
-            operation: Operation::MarkEmailVerified { user_id: id.into() },
+            operation: Operation::MarkEmailVerified {
+                user_id: id.into(),
+                ledger: None,
+            },
         }
     }
 
