@@ -8,6 +8,7 @@ use verifyctl::apply::{ApplyOptions, apply_plan};
 use verifyctl::emulator::OutboxKind;
 use verifyctl::plan::{ActionKind, Plan, WarningKind};
 use verifyctl::policy::DesiredState;
+use verifyctl::report::{self, Format};
 
 use crate::support::{PolicyDir, TestTenant, desired, stderr, stdout, verifyctl_async};
 
@@ -123,6 +124,16 @@ async fn a_removed_managed_user_gets_no_email_under_keep_and_strangers_are_left_
         .find(|w| w.kind == WarningKind::NoLongerListed)
         .expect("bob is shown as no longer listed");
     assert_eq!(note.users, ["bob@p.example"]);
+    let markdown = report::render_plan(
+        &plan,
+        &verifyctl::plan::PlanContext::default(),
+        Format::Markdown,
+        false,
+    );
+    assert!(
+        markdown.contains("> [!NOTE]\n> 1 user managed by verifyctl is no longer listed"),
+        "{markdown}"
+    );
     // Ann, still listed, is re-sent; the never-managed stranger is governed by the mode table
     // as before (a verification email), never offboarded.
     assert_eq!(actions_on(&plan, "ann@p.example").len(), 1);
@@ -162,6 +173,16 @@ async fn block_blocks_a_managed_user_who_left_and_listing_it_again_unblocks_it()
             .iter()
             .all(|a| a.kind() != ActionKind::BlockUser)
     );
+    // Every printer shows the action with its reason.
+    let context = verifyctl::plan::PlanContext::default();
+    for format in [Format::Text, Format::Markdown, Format::Json] {
+        let text = report::render_plan(&plan, &context, format, false);
+        assert!(
+            text.contains("block user") || text.contains("block_user"),
+            "{format:?}: {text}"
+        );
+        assert!(text.contains("`offboarding: block`"), "{format:?}: {text}");
+    }
     apply(&tenant, &plan).await;
     let bob = user(&tenant, "bob@p.example").unwrap();
     assert_eq!(bob["blocked"], true);
@@ -313,4 +334,27 @@ async fn listed_users_that_exist_are_marked_once_and_saved_plans_need_the_flag_t
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(user(&tenant, "stranger@p.example").is_none());
+}
+
+#[tokio::test]
+async fn users_created_through_an_import_job_carry_the_mark() {
+    let tenant = TestTenant::from_yaml(TENANT).await;
+    let emails: Vec<String> = (0..11).map(|i| format!("hire{i:02}@p.example")).collect();
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    let listed = desired(&policy("keep", &emails));
+    let plan = tenant.plan(&listed).await;
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a.operation, verifyctl::plan::Operation::ImportUser { .. })),
+        "more than 10 creates go through an import job"
+    );
+    apply(&tenant, &plan).await;
+    for email in emails {
+        let user = user(&tenant, email).expect("imported");
+        assert!(
+            user["app_metadata"]["verifyctl"]["managed"]["since"].is_string(),
+            "{user}"
+        );
+    }
 }
