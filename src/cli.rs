@@ -153,6 +153,34 @@ pub struct PlanArgs {
     /// rest wait for later runs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_emails: Option<u32>,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+/// Offboarding and managed-mark limits (`plan` and `apply`).
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// Let `offboarding: delete` delete managed users no policy lists any more (without it
+    /// the plan shows those deletions as refused and nothing is deleted).
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Refuse the whole plan, before any change, when it would delete more users than this.
+    #[arg(long, value_name = "N", default_value_t = crate::policy::LifecycleLimits::DEFAULT_MAX_DELETES)]
+    pub max_deletes: u32,
+    /// The most listed users marked as managed by a PATCH of their own in one run; the rest
+    /// are marked by later runs (marks that ride on another change are free).
+    #[arg(long, value_name = "N", default_value_t = crate::policy::LifecycleLimits::DEFAULT_MAX_MARKS)]
+    pub max_marks: u32,
+}
+
+impl LifecycleArgs {
+    pub fn limits(&self) -> crate::policy::LifecycleLimits {
+        crate::policy::LifecycleLimits {
+            allow_delete: self.allow_delete,
+            max_deletes: self.max_deletes,
+            max_marks: self.max_marks,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +212,8 @@ pub struct ApplyArgs {
     /// rest wait for later runs.
     #[arg(long, value_name = "N", conflicts_with = "plan", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_emails: Option<u32>,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
     /// Users (and other targets) worked on at once; one target's actions stay in order
     /// [default: 32: enough to keep a high-limit tenant busy whatever the latency, while
     /// the rate itself is the pacer's].

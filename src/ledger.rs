@@ -6,9 +6,15 @@
 //!   "v": 1,
 //!   "verification_email": {"count": 2, "first_sent_at": "…", "last_sent_at": "…", "last_job_id": "job_…"},
 //!   "password_reset": {"count": 1, "first_sent_at": "…", "last_sent_at": "…"},
-//!   "pending": {"kind": "verification_email", "started_at": "…"}
+//!   "pending": {"kind": "verification_email", "started_at": "…"},
+//!   "managed": {"since": "…", "blocked_at": "…"}
 //! }
 //! ```
+//!
+//! `managed` is the mark of a user verifyctl manages: written when verifyctl creates or
+//! imports the user, and when it first reconciles a listed user that already existed. Only
+//! marked users are offboarded (kept, blocked or deleted) when no policy lists them any more;
+//! `blocked_at` says verifyctl blocked the user, so re-listing unblocks only those.
 //!
 //! A send is written in two steps around the email request: first `pending` (the intent),
 //! then the confirmed record. If a run dies between them, the next plan finds `pending`,
@@ -72,6 +78,19 @@ pub struct Ledger {
     pub password_reset: Option<SendRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingSend>,
+    /// Set on the users verifyctl manages (see the module doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedMark>,
+}
+
+/// The mark of a user verifyctl manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManagedMark {
+    /// When verifyctl created the user or first reconciled it.
+    pub since: String,
+    /// When verifyctl blocked the user because no policy listed it (`offboarding: block`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_at: Option<String>,
 }
 
 fn current_version() -> u32 {
@@ -96,6 +115,7 @@ pub struct PendingSend {
 }
 
 /// What reading a user's ledger gave.
+#[allow(clippy::large_enum_variant)] // read, used and dropped per user; never stored in bulk
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerRead {
     /// No ledger key: nothing sent by verifyctl.
@@ -209,6 +229,47 @@ impl Ledger {
         self.with_pending(kind, at).confirm_send(kind, at, job_id)
     }
 
+    /// Whether the user carries verifyctl's managed mark.
+    pub fn is_managed(&self) -> bool {
+        self.managed.is_some()
+    }
+
+    /// Whether verifyctl blocked the user when it left the policies.
+    pub fn blocked_by_verifyctl(&self) -> bool {
+        self.managed
+            .as_ref()
+            .is_some_and(|m| m.blocked_at.is_some())
+    }
+
+    /// The ledger with the managed mark (kept as it is when already there).
+    pub fn marked_managed(&self, at: OffsetDateTime) -> Ledger {
+        let mut next = self.clone();
+        next.v = LEDGER_VERSION;
+        next.managed.get_or_insert_with(|| ManagedMark {
+            since: format_timestamp(at),
+            blocked_at: None,
+        });
+        next
+    }
+
+    /// The ledger of a user verifyctl blocks now (marked managed, with `blocked_at`).
+    pub fn marked_blocked(&self, at: OffsetDateTime) -> Ledger {
+        let mut next = self.marked_managed(at);
+        if let Some(mark) = &mut next.managed {
+            mark.blocked_at = Some(format_timestamp(at));
+        }
+        next
+    }
+
+    /// The ledger of a user verifyctl unblocks (still managed, without `blocked_at`).
+    pub fn marked_unblocked(&self, at: OffsetDateTime) -> Ledger {
+        let mut next = self.marked_managed(at);
+        if let Some(mark) = &mut next.managed {
+            mark.blocked_at = None;
+        }
+        next
+    }
+
     /// `app_metadata` patch that stores this ledger (Auth0 shallow-merges it, replacing the
     /// `verifyctl` key wholesale and leaving every other key alone).
     pub fn app_metadata_patch(&self) -> Map<String, Value> {
@@ -314,6 +375,28 @@ mod tests {
             next.confirm_send(SendKind::VerificationEmail, later + Duration::days(3), None);
         assert_eq!(confirmed.verification_email.unwrap().count, 3);
         assert_eq!(confirmed.pending, None);
+    }
+
+    #[test]
+    fn the_managed_mark_survives_sends_and_records_blocking() {
+        let marked = Ledger::default().marked_managed(T0);
+        assert!(marked.is_managed() && !marked.blocked_by_verifyctl());
+        // Marking again keeps the first time.
+        let later = T0 + Duration::days(1);
+        assert_eq!(marked.marked_managed(later), marked);
+        let sent = marked.with_send(SendKind::VerificationEmail, later, None);
+        assert_eq!(sent.managed, marked.managed);
+        let blocked = sent.marked_blocked(later);
+        assert!(blocked.blocked_by_verifyctl());
+        assert_eq!(
+            Value::Object(blocked.app_metadata_patch())["verifyctl"]["managed"],
+            json!({"since": "2026-11-01T10:00:00.000Z", "blocked_at": "2026-11-02T10:00:00.000Z"})
+        );
+        let unblocked = blocked.marked_unblocked(later);
+        assert_eq!(unblocked.managed, marked.managed);
+        // A ledger written before the mark existed reads as unmanaged.
+        let old = LedgerRead::from_app_metadata(Some(&metadata(json!({"verifyctl": {"v": 1}}))));
+        assert!(!old.ledger().unwrap().is_managed());
     }
 
     #[test]

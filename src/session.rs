@@ -15,10 +15,11 @@ use crate::tenant::{
 };
 
 /// Every scope verifyctl may need; the tenant-file session's ephemeral client gets these.
-pub const REQUIRED_SCOPES: [&str; 10] = [
+pub const REQUIRED_SCOPES: [&str; 11] = [
     "read:users",
     "create:users",
     "update:users",
+    "delete:users",
     "read:connections",
     "read:clients",
     "update:connections",

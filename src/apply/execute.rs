@@ -51,21 +51,23 @@ struct Onboarding<'a> {
     confirm: bool,
 }
 
-/// The ledger a new user is created with: the send its onboarding email starts (or, when
-/// Auth0 sends it with the create itself, the send done).
-pub(super) fn onboarding_intent(email: &CreateEmail, now: time::OffsetDateTime) -> Option<Ledger> {
-    match email {
-        CreateEmail::None => None,
+/// The ledger a new user is created with: verifyctl's managed mark, and the send its
+/// onboarding email starts (or, when Auth0 sends it with the create itself, the send done).
+/// Always set: the mark (with this run's time) also tells a lost create of ours apart.
+pub(super) fn onboarding_intent(email: &CreateEmail, now: time::OffsetDateTime) -> Ledger {
+    let ledger = match email {
+        CreateEmail::None => Ledger::default(),
         CreateEmail::VerificationWithCreate => {
-            Some(Ledger::default().with_send(SendKind::VerificationEmail, now, None))
+            Ledger::default().with_send(SendKind::VerificationEmail, now, None)
         }
         CreateEmail::VerificationJob { .. } => {
-            Some(Ledger::default().with_pending(SendKind::VerificationEmail, now))
+            Ledger::default().with_pending(SendKind::VerificationEmail, now)
         }
         CreateEmail::PasswordReset { .. } => {
-            Some(Ledger::default().with_pending(SendKind::PasswordReset, now))
+            Ledger::default().with_pending(SendKind::PasswordReset, now)
         }
-    }
+    };
+    ledger.marked_managed(now)
 }
 
 impl<'a> Executor<'a> {
@@ -110,14 +112,49 @@ impl<'a> Executor<'a> {
                     self.patch(user_id, patch, "updating the profile").await?;
                     Ok(format!("updated {}", changed_fields(patch)))
                 }
-                Operation::MarkEmailVerified { user_id } => {
+                Operation::MarkEmailVerified { user_id, ledger } => {
                     let patch = UserPatch {
                         email_verified: Some(true),
+                        profile: ledger_profile(ledger.as_ref()),
                         ..UserPatch::default()
                     };
                     self.patch(user_id, &patch, "marking the email verified")
                         .await?;
-                    Ok("email_verified set to true (no email sent)".into())
+                    Ok(if ledger.is_some() {
+                        "email_verified set to true (no email sent); marked as managed".into()
+                    } else {
+                        "email_verified set to true (no email sent)".into()
+                    })
+                }
+                Operation::MarkManaged { user_id, ledger } => {
+                    self.write_ledger(user_id, ledger, "marking the user as managed")
+                        .await?;
+                    Ok("marked as managed by verifyctl".into())
+                }
+                Operation::BlockUser { user_id, ledger } => {
+                    let patch = UserPatch {
+                        blocked: Some(true),
+                        profile: ledger_profile(Some(ledger)),
+                        ..UserPatch::default()
+                    };
+                    self.patch(user_id, &patch, "blocking the user").await?;
+                    Ok("blocked (listed by no policy)".into())
+                }
+                Operation::UnblockUser { user_id, ledger } => {
+                    let patch = UserPatch {
+                        blocked: Some(false),
+                        profile: ledger_profile(Some(ledger)),
+                        ..UserPatch::default()
+                    };
+                    self.patch(user_id, &patch, "unblocking the user").await?;
+                    Ok("unblocked (listed again)".into())
+                }
+                Operation::DeleteUser { user_id } => {
+                    self.client
+                        .delete_user(user_id)
+                        .await
+                        .map_err(|e| Failure::api("deleting the user", &e))?;
+                    Ok("deleted (listed by no policy)".into())
                 }
                 Operation::SendVerificationEmail {
                     user_id,
@@ -172,11 +209,8 @@ impl<'a> Executor<'a> {
         doing: &str,
     ) -> Result<User, Failure> {
         let patch = UserPatch {
-            email_verified: None,
-            profile: Profile {
-                app_metadata: Some(ledger.app_metadata_patch()),
-                ..Profile::default()
-            },
+            profile: ledger_profile(Some(ledger)),
+            ..UserPatch::default()
         };
         self.patch(user_id, &patch, doing).await
     }
@@ -190,7 +224,7 @@ impl<'a> Executor<'a> {
         confirm: bool,
     ) -> Result<String, Failure> {
         let now = self.clock.now();
-        let intent = onboarding_intent(onboarding_email, now);
+        let intent = Some(onboarding_intent(onboarding_email, now));
         let request = create_request(new_user, intent.as_ref())?;
         let mut attempts = 0;
         let (created, detail) = loop {
@@ -389,7 +423,8 @@ impl<'a> Executor<'a> {
             let sent = self
                 .send_after_intent(
                     user_id,
-                    &Ledger::default(),
+                    // A refused email rolls back to the mark alone.
+                    &intent.without_pending(),
                     intent,
                     &email,
                     onboarding.at,
@@ -597,6 +632,14 @@ fn create_request(
         verify_email: new_user.verify_email,
         profile,
     })
+}
+
+/// The profile part of a PATCH that stores `ledger` (nothing without one).
+fn ledger_profile(ledger: Option<&Ledger>) -> Profile {
+    Profile {
+        app_metadata: ledger.map(Ledger::app_metadata_patch),
+        ..Profile::default()
+    }
 }
 
 fn changed_fields(patch: &UserPatch) -> String {

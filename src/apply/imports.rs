@@ -104,7 +104,7 @@ pub async fn run(
             continue;
         };
         let key = random_key();
-        let intent = onboarding_intent(onboarding_email, now);
+        let intent = Some(onboarding_intent(onboarding_email, now));
         let mut profile = user.profile.clone();
         if let Some(intent) = &intent {
             profile

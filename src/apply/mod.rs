@@ -361,6 +361,7 @@ mod tests {
             changes: Vec::new(),
             operation: Operation::MarkEmailVerified {
                 user_id: "x".into(),
+                ledger: None,
             },
         }
     }

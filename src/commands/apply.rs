@@ -29,8 +29,10 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     if let Some(budget) = args.max_emails {
         desired.max_emails_per_run = Some(budget);
     }
+    desired.lifecycle = args.lifecycle.limits();
     if let Some(saved) = &saved {
         check_policies(saved, &desired)?;
+        check_saved_deletes(&saved.plan, &desired.lifecycle)?;
     }
     let clock = clock_from_env()?;
     let mut session = open_session(&args.tenant, &clock).await?;
@@ -52,6 +54,40 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     let code = result?;
     wrote?;
     Ok(code)
+}
+
+/// A saved plan's deletions need `--allow-delete` (and room under `--max-deletes`) at apply
+/// time too: a plan made with the flag is never applied without it.
+fn check_saved_deletes(plan: &Plan, limits: &policy::LifecycleLimits) -> Result<(), CliError> {
+    let deletes = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind() == crate::plan::ActionKind::DeleteUser)
+        .count();
+    if deletes == 0 {
+        return Ok(());
+    }
+    if !limits.allow_delete {
+        return Err(CliError::new(
+            format!(
+                "the saved plan deletes {deletes} user{} and --allow-delete was not given; nothing was changed",
+                if deletes == 1 { "" } else { "s" }
+            ),
+            Some("review the deletions in the plan, then apply it with `--allow-delete`".into()),
+        ));
+    }
+    if deletes > usize::try_from(limits.max_deletes).unwrap_or(usize::MAX) {
+        return Err(CliError::new(
+            format!(
+                "the saved plan deletes {deletes} users, more than --max-deletes allows ({}); nothing was changed",
+                limits.max_deletes
+            ),
+            Some(format!(
+                "if these deletions are intended, apply it with `--allow-delete --max-deletes {deletes}`"
+            )),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a file written by `plan --out`.

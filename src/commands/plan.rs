@@ -18,6 +18,7 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
     if let Some(budget) = args.max_emails {
         desired.max_emails_per_run = Some(budget);
     }
+    desired.lifecycle = args.lifecycle.limits();
     let scope = Scope::new(&args.target.connections, &args.target.users);
     let clock = clock_from_env()?;
     let session = open_session(&args.tenant, &clock).await?;

@@ -29,11 +29,15 @@ use super::operation::Operation;
 pub enum ActionKind {
     SetSignup,
     CreateUser,
+    UnblockUser,
     UpdateProfile,
     MarkEmailVerified,
+    MarkManaged,
     SendPasswordReset,
     SendVerificationEmail,
     RecordInterruptedSend,
+    BlockUser,
+    DeleteUser,
     DeployLoginAction,
     UnbindLoginAction,
 }
@@ -52,14 +56,18 @@ struct KindWords {
 
 impl ActionKind {
     /// Every kind, in the order actions of one user are listed and executed.
-    pub const ALL: [ActionKind; 9] = [
+    pub const ALL: [ActionKind; 13] = [
         ActionKind::SetSignup,
         ActionKind::CreateUser,
+        ActionKind::UnblockUser,
         ActionKind::UpdateProfile,
         ActionKind::MarkEmailVerified,
+        ActionKind::MarkManaged,
         ActionKind::SendPasswordReset,
         ActionKind::SendVerificationEmail,
         ActionKind::RecordInterruptedSend,
+        ActionKind::BlockUser,
+        ActionKind::DeleteUser,
         ActionKind::DeployLoginAction,
         ActionKind::UnbindLoginAction,
     ];
@@ -88,6 +96,22 @@ impl ActionKind {
                 "to mark verified",
                 "mark verified",
             ),
+            ActionKind::UnblockUser => (
+                "unblock_user",
+                "user",
+                "users",
+                "to unblock",
+                "unblock user",
+            ),
+            ActionKind::MarkManaged => (
+                "mark_managed",
+                "user",
+                "users",
+                "to mark as managed",
+                "mark managed",
+            ),
+            ActionKind::BlockUser => ("block_user", "user", "users", "to block", "block user"),
+            ActionKind::DeleteUser => ("delete_user", "user", "users", "to delete", "delete user"),
             ActionKind::SendPasswordReset => (
                 "send_password_reset",
                 "password-reset email",

@@ -78,3 +78,32 @@ pub(super) fn apply_email_budget(
         ),
     );
 }
+
+/// Keeps the first `max` standalone managed marks (a PATCH of their own) of `actions` and
+/// leaves the rest to later runs, so adopting verifyctl on a large tenant is spread over
+/// runs instead of one PATCH per listed user at once. Marks folded into another PATCH are
+/// free and never deferred.
+pub(super) fn apply_mark_budget(actions: &mut Vec<Action>, max: u32, warnings: &mut WarningSink) {
+    let is_mark = |a: &Action| matches!(a.operation, Operation::MarkManaged { .. });
+    let total = actions.iter().filter(|a| is_mark(a)).count();
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    if total <= max {
+        return;
+    }
+    let mut seen = 0usize;
+    actions.retain(|action| {
+        if !is_mark(action) {
+            return true;
+        }
+        seen += 1;
+        seen <= max
+    });
+    warnings.note(
+        None,
+        WarningKind::MarkBudget,
+        format!(
+            "{} of this plan's {total} listed users to mark as managed wait for later runs (at most {max} per run; raise it with --max-marks N); until marked, a user who leaves the policies is treated as never managed",
+            total - max
+        ),
+    );
+}

@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 
 use super::users::{Run, password_min_length, plan_users};
 use super::warnings::WarningSink;
-use super::{Plan, PlanError, budget, login, signup, sort_actions};
+use super::{Action, ActionKind, Plan, PlanError, budget, login, signup, sort_actions};
 use crate::auth0::StrategyKind;
 use crate::policy::{
-    ApplicationSelector, ConnectionSpec, DesiredState, Resend, Scope, VerificationMode,
+    ApplicationSelector, ConnectionSpec, DesiredState, Offboarding, Resend, Scope, VerificationMode,
 };
 use crate::tenant::LiveState;
 use crate::tenant::types::Connection;
@@ -42,6 +42,7 @@ pub fn build_plan_in(
     let run = Run {
         now,
         sends: &live.sends,
+        allow_delete: desired.lifecycle.allow_delete,
     };
     for context in &resolved.connections {
         let spec = &desired.connections[&context.name];
@@ -65,11 +66,52 @@ pub fn build_plan_in(
     login::plan_login(desired, &resolved, &live.login, &mut actions, &mut warnings);
     sort_actions(&mut actions);
     budget::apply_email_budget(&mut actions, desired.max_emails_per_run, &mut warnings);
+    budget::apply_mark_budget(&mut actions, desired.lifecycle.max_marks, &mut warnings);
+    check_deletes(desired, &actions)?;
     Ok(Plan {
         actions,
         warnings: warnings.finish(),
         scope: (!scope.is_full()).then(|| scope.clone()),
     })
+}
+
+/// The delete guard: a plan that would delete more users than `--max-deletes` allows is
+/// refused as a whole, so an emptied or mis-merged policy file cannot wipe a connection.
+fn check_deletes(desired: &DesiredState, actions: &[Action]) -> Result<(), Vec<PlanError>> {
+    let deletes = actions
+        .iter()
+        .filter(|a| a.kind() == ActionKind::DeleteUser)
+        .count();
+    let max = desired.lifecycle.max_deletes;
+    if deletes <= usize::try_from(max).unwrap_or(usize::MAX) {
+        return Ok(());
+    }
+    let mut per_connection: Vec<String> = Vec::new();
+    let mut origin = String::new();
+    for spec in desired.connections.values() {
+        let count = actions
+            .iter()
+            .filter(|a| {
+                a.kind() == ActionKind::DeleteUser && a.target.connection() == Some(&spec.name)
+            })
+            .count();
+        if count > 0 {
+            per_connection.push(format!("{count} in `{}`", spec.name));
+            if origin.is_empty() {
+                origin = spec.origin.to_string();
+            }
+        }
+    }
+    Err(vec![PlanError {
+        message: format!(
+            "the plan would delete {deletes} managed users that no policy lists any more ({}), more than --max-deletes allows ({max}); nothing was planned or changed",
+            per_connection.join(", ")
+        ),
+        origin,
+        hint: format!(
+            "check that no policy file was emptied, lost or mis-merged; if these deletions are intended, run again with `--allow-delete --max-deletes {deletes}`, or use `offboarding: block` (reversible)"
+        ),
+    }])
 }
 
 /// The policies' names, resolved against the tenant.
@@ -106,6 +148,14 @@ pub struct ConnectionContext {
     /// The connection's minimum password length, when its options set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_min_length: Option<u32>,
+    /// What happens to managed users no policy lists any more.
+    #[serde(default, skip_serializing_if = "is_keep")]
+    pub offboarding: Offboarding,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if takes a reference
+fn is_keep(offboarding: &Offboarding) -> bool {
+    *offboarding == Offboarding::Keep
 }
 
 impl ConnectionContext {
@@ -118,6 +168,7 @@ impl ConnectionContext {
             verification_client: spec.verification_client.clone(),
             client_id,
             password_min_length: password_min_length(live),
+            offboarding: spec.offboarding,
         }
     }
 

@@ -132,6 +132,14 @@ pub enum WarningKind {
     ActionSecretsMissing,
     /// The email budget defers some of the plan's emails to later runs.
     EmailBudget,
+    /// Managed users no policy lists any more, kept as they are (`offboarding: keep`):
+    /// verifyctl sends them no further email. Informational.
+    NoLongerListed,
+    /// Managed users that `offboarding: delete` would delete, refused without
+    /// `--allow-delete`.
+    DeletionRefused,
+    /// Some listed users are marked as managed in later runs (`--max-marks`).
+    MarkBudget,
 }
 
 /// A policy that cannot be planned against this tenant.

@@ -43,8 +43,24 @@ pub enum Operation {
     },
     /// `PATCH /api/v2/users/{id}` with profile fields only.
     UpdateProfile { user_id: String, patch: UserPatch },
-    /// `PATCH /api/v2/users/{id}` `{"email_verified": true}`.
-    MarkEmailVerified { user_id: String },
+    /// `PATCH /api/v2/users/{id}` `{"email_verified": true}` (with the ledger, when the
+    /// managed mark rides on it).
+    MarkEmailVerified {
+        user_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ledger: Option<Ledger>,
+    },
+    /// `PATCH /api/v2/users/{id}` storing the ledger with verifyctl's managed mark.
+    MarkManaged { user_id: String, ledger: Ledger },
+    /// `PATCH /api/v2/users/{id}` `{"blocked": true}` with the ledger saying verifyctl
+    /// blocked the user (offboarding: block).
+    BlockUser { user_id: String, ledger: Ledger },
+    /// `PATCH /api/v2/users/{id}` `{"blocked": false}`: a user verifyctl blocked is listed
+    /// again.
+    UnblockUser { user_id: String, ledger: Ledger },
+    /// `DELETE /api/v2/users/{id}` (offboarding: delete, with `--allow-delete`); a user
+    /// already gone counts as deleted.
+    DeleteUser { user_id: String },
     /// Ledger intent, `POST /api/v2/jobs/verification-email` (and a ledger confirmation
     /// when the tenant's logs cannot confirm the send).
     SendVerificationEmail {
@@ -140,6 +156,10 @@ impl Operation {
             Operation::CreateUser { .. } | Operation::ImportUser { .. } => ActionKind::CreateUser,
             Operation::UpdateProfile { .. } => ActionKind::UpdateProfile,
             Operation::MarkEmailVerified { .. } => ActionKind::MarkEmailVerified,
+            Operation::MarkManaged { .. } => ActionKind::MarkManaged,
+            Operation::BlockUser { .. } => ActionKind::BlockUser,
+            Operation::UnblockUser { .. } => ActionKind::UnblockUser,
+            Operation::DeleteUser { .. } => ActionKind::DeleteUser,
             Operation::SendVerificationEmail { .. } => ActionKind::SendVerificationEmail,
             Operation::SendPasswordReset { .. } => ActionKind::SendPasswordReset,
             Operation::RecordInterruptedSend { .. } => ActionKind::RecordInterruptedSend,
@@ -161,6 +181,12 @@ impl Operation {
             Operation::MarkEmailVerified { .. } => {
                 Headline::new(Update, "mark email verified").before_target("for")
             }
+            Operation::MarkManaged { .. } => {
+                Headline::new(Update, "mark").after_target("as managed")
+            }
+            Operation::BlockUser { .. } => Headline::new(Update, "block user"),
+            Operation::UnblockUser { .. } => Headline::new(Update, "unblock user"),
+            Operation::DeleteUser { .. } => Headline::new(Remove, "delete user"),
             Operation::SendVerificationEmail { .. } => {
                 Headline::new(Update, "send verification email").before_target("to")
             }
@@ -231,7 +257,11 @@ impl Operation {
             }
             Operation::UpdateProfile { .. }
             | Operation::MarkEmailVerified { .. }
+            | Operation::MarkManaged { .. }
+            | Operation::BlockUser { .. }
+            | Operation::UnblockUser { .. }
             | Operation::RecordInterruptedSend { .. } => vec![PATCH],
+            Operation::DeleteUser { .. } => vec!["DELETE /api/v2/users/{id}"],
             Operation::SendVerificationEmail { confirm, .. } => {
                 if *confirm {
                     vec![PATCH, JOB, PATCH]

@@ -321,6 +321,7 @@ fn password_reset_onboarding_sends_once_then_verifies_after_login() {
         [
             "mark_email_verified active@p.example (auth0|a)",
             "create_user fresh@p.example",
+            "mark_managed invited@p.example (auth0|i)",
             "send_password_reset waiting@p.example (auth0|w)",
         ]
     );
@@ -353,11 +354,9 @@ fn onboarding_none_sends_nothing_even_when_required() {
         "q",
         json!({"email": "quiet@p.example", "email_verified": false}),
     )]);
-    assert!(
-        build_plan(&desired(&policy), &state, NOW)
-            .unwrap()
-            .is_empty()
-    );
+    // Nothing is sent; the user is only marked as managed (a listed user reconciled).
+    let plan = build_plan(&desired(&policy), &state, NOW).unwrap();
+    assert_eq!(summary(&plan), ["mark_managed quiet@p.example (auth0|q)"]);
 }
 
 #[test]
@@ -377,16 +376,25 @@ fn profile_updates_touch_only_owned_fields() {
     let Operation::UpdateProfile { patch, .. } = &plan.actions[0].operation else {
         panic!()
     };
+    // The managed mark rides on the same PATCH (only the ledger key of app_metadata).
     assert_eq!(
         serde_json::to_value(patch).unwrap(),
-        json!({"name": "Alice Doe", "user_metadata": {"team": "blue"}})
+        json!({"name": "Alice Doe", "user_metadata": {"team": "blue"},
+            "app_metadata": {"verifyctl": {"v": 1, "managed": {"since": "2026-11-22T10:00:00.000Z"}}}})
     );
     let fields: Vec<_> = plan.actions[0]
         .changes
         .iter()
         .map(|c| c.field.as_str())
         .collect();
-    assert_eq!(fields, ["name", "user_metadata.team"]);
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "user_metadata.team",
+            "app_metadata.verifyctl.managed"
+        ]
+    );
 }
 
 #[test]
@@ -471,4 +479,222 @@ fn same_inputs_give_the_same_plan_in_a_stable_order() {
     let mut sorted = emails.clone();
     sorted.sort();
     assert_eq!(emails, sorted);
+}
+
+/// `app_metadata` of a user verifyctl manages (optionally blocked by it).
+fn managed(blocked: bool) -> Value {
+    let mut mark = json!({"since": "2026-11-01T10:00:00.000Z"});
+    if blocked {
+        mark["blocked_at"] = json!("2026-11-10T10:00:00.000Z");
+    }
+    json!({"verifyctl": {"v": 1, "managed": mark}})
+}
+
+fn offboarding_policy(offboarding: &str, listed: &[&str]) -> String {
+    let mut policy = format!(
+        "connections:\n  - name: partners\n    email_verification: required\n    offboarding: {offboarding}\n"
+    );
+    if !listed.is_empty() {
+        policy.push_str("users:\n");
+        for email in listed {
+            policy.push_str(&format!("  - connection: partners\n    email: {email}\n"));
+        }
+    }
+    policy
+}
+
+/// Three users no policy lists: a managed one (unverified), a managed one already blocked
+/// by someone else, and one verifyctl never managed (unverified).
+fn left_the_policies() -> LiveState {
+    partners_with(vec![
+        partner(
+            "m",
+            json!({"email": "gone@p.example", "email_verified": false, "app_metadata": managed(false)}),
+        ),
+        partner(
+            "b",
+            json!({"email": "blocked@p.example", "email_verified": true, "blocked": true, "app_metadata": managed(false)}),
+        ),
+        partner(
+            "n",
+            json!({"email": "never@p.example", "email_verified": false}),
+        ),
+    ])
+}
+
+#[test]
+fn keep_sends_no_more_email_to_managed_users_who_left() {
+    let plan = build_plan(
+        &desired(&offboarding_policy("keep", &[])),
+        &left_the_policies(),
+        NOW,
+    )
+    .unwrap();
+    // The never-managed user is governed by the mode table as before; the managed one gets
+    // nothing, and is named as no longer listed.
+    assert_eq!(
+        summary(&plan),
+        ["send_verification_email never@p.example (auth0|n)"]
+    );
+    let note = plan
+        .warnings
+        .iter()
+        .find(|w| w.kind == WarningKind::NoLongerListed)
+        .expect("a no-longer-listed line");
+    assert_eq!(note.users, ["blocked@p.example", "gone@p.example"]);
+    assert!(
+        note.message.contains("no further email"),
+        "{}",
+        note.message
+    );
+}
+
+#[test]
+fn block_blocks_managed_users_who_left_and_relisting_unblocks() {
+    let plan = build_plan(
+        &desired(&offboarding_policy("block", &[])),
+        &left_the_policies(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "block_user gone@p.example (auth0|m)",
+            "send_verification_email never@p.example (auth0|n)",
+        ]
+    );
+    assert!(plan.actions[0].reason.contains("offboarding: block"));
+    let Operation::BlockUser { ledger, .. } = &plan.actions[0].operation else {
+        panic!()
+    };
+    assert!(ledger.blocked_by_verifyctl());
+
+    // Listed again: verifyctl unblocks the user it blocked, then plans it as unblocked,
+    // with the note cleared in every ledger it writes. A user blocked by someone else stays.
+    let state = partners_with(vec![
+        partner(
+            "m",
+            json!({"email": "gone@p.example", "email_verified": false, "blocked": true, "app_metadata": managed(true)}),
+        ),
+        partner(
+            "b",
+            json!({"email": "blocked@p.example", "email_verified": false, "blocked": true, "app_metadata": managed(false)}),
+        ),
+    ]);
+    let plan = build_plan(
+        &desired(&offboarding_policy(
+            "block",
+            &["gone@p.example", "blocked@p.example"],
+        )),
+        &state,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "unblock_user gone@p.example (auth0|m)",
+            "send_verification_email gone@p.example (auth0|m)",
+        ]
+    );
+    for action in &plan.actions {
+        let ledger = match &action.operation {
+            Operation::UnblockUser { ledger, .. }
+            | Operation::SendVerificationEmail { ledger, .. } => ledger,
+            other => panic!("{other:?}"),
+        };
+        assert!(ledger.is_managed() && !ledger.blocked_by_verifyctl());
+    }
+}
+
+#[test]
+fn delete_needs_allow_delete_and_stays_within_the_guard() {
+    let mut wanted = desired(&offboarding_policy("delete", &[]));
+    let plan = build_plan(&wanted, &left_the_policies(), NOW).unwrap();
+    assert_eq!(
+        summary(&plan),
+        ["send_verification_email never@p.example (auth0|n)"]
+    );
+    let refused = plan
+        .warnings
+        .iter()
+        .find(|w| w.kind == WarningKind::DeletionRefused)
+        .expect("refused deletions are shown");
+    assert_eq!(refused.user_count, 2);
+
+    wanted.lifecycle.allow_delete = true;
+    let plan = build_plan(&wanted, &left_the_policies(), NOW).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "delete_user blocked@p.example (auth0|b)",
+            "delete_user gone@p.example (auth0|m)",
+            "send_verification_email never@p.example (auth0|n)",
+        ]
+    );
+
+    wanted.lifecycle.max_deletes = 1;
+    let errors = build_plan(&wanted, &left_the_policies(), NOW).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].message.contains("would delete 2 managed users")
+            && errors[0].hint.contains("--max-deletes 2"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn listed_users_are_marked_once_on_a_patch_already_planned_or_their_own() {
+    let state = partners_with(vec![
+        partner(
+            "u",
+            json!({"email": "unverified@p.example", "email_verified": false}),
+        ),
+        partner(
+            "v",
+            json!({"email": "verified@p.example", "email_verified": true}),
+        ),
+        partner(
+            "d",
+            json!({"email": "done@p.example", "email_verified": true, "app_metadata": managed(false)}),
+        ),
+    ]);
+    let mut wanted = desired(&offboarding_policy(
+        "keep",
+        &[
+            "unverified@p.example",
+            "verified@p.example",
+            "done@p.example",
+        ],
+    ));
+    let plan = build_plan(&wanted, &state, NOW).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "send_verification_email unverified@p.example (auth0|u)",
+            "mark_managed verified@p.example (auth0|v)",
+        ]
+    );
+    let Operation::SendVerificationEmail { ledger, .. } = &plan.actions[0].operation else {
+        panic!()
+    };
+    assert!(
+        ledger.is_managed(),
+        "the mark rides on the send's ledger intent"
+    );
+    assert!(plan.actions[0].reason.contains("marks the user as managed"));
+
+    // The per-run limit on marks of their own defers the rest, saying so.
+    wanted.lifecycle.max_marks = 0;
+    let plan = build_plan(&wanted, &state, NOW).unwrap();
+    assert_eq!(
+        summary(&plan),
+        ["send_verification_email unverified@p.example (auth0|u)"]
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::MarkBudget)
+    );
 }

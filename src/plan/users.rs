@@ -17,7 +17,9 @@ use crate::auth0::StrategyKind;
 use crate::clock::parse_timestamp;
 use crate::ledger::{Ledger, LedgerRead, SendKind};
 use crate::policy::duration::format_duration;
-use crate::policy::{DesiredState, ListedUser, Onboarding, UserSpec, VerificationMode};
+use crate::policy::{
+    DesiredState, ListedUser, Offboarding, Onboarding, UserSpec, VerificationMode,
+};
 use crate::tenant::types::{
     ChangePasswordRequest, Connection, JobIdentity, Profile, User, UserPatch,
     VerificationEmailRequest,
@@ -38,6 +40,7 @@ pub fn replan_existing_user(
     let run = Run {
         now,
         sends: &SendEvidence::NotRead,
+        allow_delete: false,
     };
     existing_user(
         connection,
@@ -96,10 +99,166 @@ pub(super) fn plan_users(
     }
     import_creates(&mut actions[first..], connection_id);
     for user in primary {
-        if !listed_ids.contains(user.user_id.as_str()) {
-            existing_user(context, None, user, run, actions, warnings);
+        if listed_ids.contains(user.user_id.as_str()) {
+            continue;
+        }
+        match LedgerRead::from_app_metadata(user.app_metadata.as_ref()) {
+            LedgerRead::Present(ledger) if ledger.is_managed() => {
+                offboard(context, user, &ledger, run, actions, warnings);
+            }
+            _ => existing_user(context, None, user, run, actions, warnings),
         }
     }
+}
+
+/// A user verifyctl manages that no policy lists any more: the connection's `offboarding`
+/// decides, and no email is ever sent to it again.
+fn offboard(
+    context: &ConnectionContext,
+    user: &User,
+    ledger: &Ledger,
+    run: &Run<'_>,
+    actions: &mut Vec<Action>,
+    warnings: &mut WarningSink,
+) {
+    let since = ledger
+        .managed
+        .as_ref()
+        .map_or_else(String::new, |m| format!(" since {}", m.since));
+    let why = format!(
+        "managed by verifyctl{since} and listed by no policy any more; connection `{}` says `offboarding: {}`",
+        context.name,
+        context.offboarding.as_str()
+    );
+    let target = target_of(context, user);
+    match context.offboarding {
+        Offboarding::Keep => {
+            warnings.user(context, WarningKind::NoLongerListed, user_label(user));
+        }
+        // Already blocked (by verifyctl or anyone else): nothing to do.
+        Offboarding::Block if user.blocked == Some(true) => {}
+        Offboarding::Block => actions.push(Action {
+            target,
+            reason: format!("{why}: the user is blocked (listing it again unblocks it)"),
+            changes: vec![change(
+                "blocked",
+                Some(Value::Bool(false)),
+                Some(Value::Bool(true)),
+            )],
+            operation: Operation::BlockUser {
+                user_id: user.user_id.clone(),
+                ledger: ledger.marked_blocked(run.now),
+            },
+        }),
+        Offboarding::Delete if run.allow_delete => actions.push(Action {
+            target,
+            reason: format!("{why}, and --allow-delete is given: the user is deleted"),
+            changes: vec![change(
+                "user",
+                Some(Value::String(user.user_id.clone())),
+                None,
+            )],
+            operation: Operation::DeleteUser {
+                user_id: user.user_id.clone(),
+            },
+        }),
+        Offboarding::Delete => {
+            warnings.user(context, WarningKind::DeletionRefused, user_label(user));
+        }
+    }
+}
+
+/// Folds verifyctl's managed mark (without the note that verifyctl blocked the user, once
+/// the user is listed again) into every PATCH just planned for a listed user, or returns a
+/// PATCH of its own when none of them writes to the user.
+fn mark_listed_user(
+    user: &User,
+    target: &Target,
+    listed: &ListedUser,
+    ledger: &Ledger,
+    run: &Run<'_>,
+    actions: &mut [Action],
+) -> Option<Action> {
+    if ledger.is_managed() && !ledger.blocked_by_verifyctl() {
+        return None;
+    }
+    let mark = |l: &Ledger| l.marked_managed(run.now).marked_unblocked(run.now);
+    let announce = !ledger.is_managed();
+    let mut folded = false;
+    for action in actions.iter_mut() {
+        let carried = match &mut action.operation {
+            Operation::SendVerificationEmail { ledger: l, .. }
+            | Operation::SendPasswordReset { ledger: l, .. }
+            | Operation::RecordInterruptedSend { ledger: l, .. }
+            | Operation::UnblockUser { ledger: l, .. } => {
+                *l = mark(l);
+                true
+            }
+            Operation::MarkEmailVerified { ledger: l, .. } => {
+                *l = Some(mark(ledger));
+                true
+            }
+            Operation::UpdateProfile { patch, .. } => {
+                patch
+                    .profile
+                    .app_metadata
+                    .get_or_insert_default()
+                    .extend(mark(ledger).app_metadata_patch());
+                true
+            }
+            _ => false,
+        };
+        if carried && announce && !folded {
+            action.reason.push_str(
+                "; the same PATCH marks the user as managed by verifyctl (first reconciled while listed)",
+            );
+            action.changes.push(managed_change());
+        }
+        folded |= carried;
+    }
+    if folded {
+        return None;
+    }
+    let reason = if announce {
+        format!(
+            "listed at {} and not yet marked as managed: verifyctl marks the users it manages, so that it can offboard them once no policy lists them",
+            listed.origin
+        )
+    } else {
+        format!(
+            "listed at {}; the ledger still says verifyctl blocked the user, who is no longer blocked: the note is cleared",
+            listed.origin
+        )
+    };
+    Some(Action {
+        target: target.clone(),
+        reason,
+        changes: if announce {
+            vec![managed_change()]
+        } else {
+            vec![change(
+                "app_metadata.verifyctl.managed.blocked_at",
+                ledger
+                    .managed
+                    .as_ref()
+                    .and_then(|m| m.blocked_at.clone())
+                    .map(Value::String),
+                None,
+            )]
+        },
+        operation: Operation::MarkManaged {
+            user_id: user.user_id.clone(),
+            ledger: mark(ledger),
+        },
+    })
+}
+
+fn managed_change() -> FieldChange {
+    change(
+        "app_metadata.verifyctl.managed",
+        None,
+        Some(Value::Bool(true)),
+    )
 }
 
 /// More creates than this in one database connection go through users-import jobs.
@@ -142,7 +301,7 @@ fn import_creates(actions: &mut [Action], connection_id: &str) {
     );
     for i in creates {
         let action = &mut actions[i];
-        let placeholder = Operation::MarkEmailVerified {
+        let placeholder = Operation::DeleteUser {
             user_id: String::new(),
         };
         let Operation::CreateUser {
@@ -194,6 +353,8 @@ fn estimated_record_bytes(user: &NewUser) -> usize {
 pub(super) struct Run<'a> {
     pub now: OffsetDateTime,
     pub sends: &'a SendEvidence,
+    /// `--allow-delete`: `offboarding: delete` may delete users in this run.
+    pub allow_delete: bool,
 }
 
 impl Run<'_> {
@@ -424,10 +585,17 @@ fn existing_user(
     if let LedgerRead::Unreadable(_) = ledger_read {
         warnings.user(context, WarningKind::UnreadableLedger, user_label(user));
     }
+    // A user verifyctl blocked when it left the policies, listed again: unblocked first,
+    // then planned as the unblocked user it is about to be.
+    let unblock = listed.is_some()
+        && user.blocked == Some(true)
+        && ledger_read
+            .ledger()
+            .is_some_and(Ledger::blocked_by_verifyctl);
     let facts = UserFacts {
         verified: user.is_verified(),
         has_email: user.email.is_some(),
-        blocked: user.blocked == Some(true),
+        blocked: user.blocked == Some(true) && !unblock,
         verification_settable: context.kind().can_set_email_verified(),
         sends_allowed: !matches!(ledger_read, LedgerRead::Unreadable(_)),
     };
@@ -453,6 +621,24 @@ fn existing_user(
     let before = actions.len();
 
     if let Some(spec) = listed {
+        if unblock {
+            actions.push(Action {
+                target: target.clone(),
+                reason: format!(
+                    "listed again at {}; verifyctl blocked the user when no policy listed it: the user is unblocked",
+                    spec.origin
+                ),
+                changes: vec![change(
+                    "blocked",
+                    Some(Value::Bool(true)),
+                    Some(Value::Bool(false)),
+                )],
+                operation: Operation::UnblockUser {
+                    user_id: user.user_id.clone(),
+                    ledger: ledger.marked_managed(run.now).marked_unblocked(run.now),
+                },
+            });
+        }
         profile_update(context, spec, user, &target, actions, warnings);
     }
 
@@ -518,6 +704,14 @@ fn existing_user(
             warnings.user(context, WarningKind::SendNeverWentOut, user_label(user));
         }
         _ => {}
+    }
+
+    // Last, so that the mark rides on every PATCH planned above.
+    if let (Some(spec), false) = (listed, matches!(ledger_read, LedgerRead::Unreadable(_)))
+        && let Some(mark) =
+            mark_listed_user(user, &target, spec, &ledger, run, &mut actions[before..])
+    {
+        actions.push(mark);
     }
 }
 
@@ -611,6 +805,7 @@ fn mark_verified(target: &Target, user: &User, reason: String) -> Action {
         )],
         operation: Operation::MarkEmailVerified {
             user_id: user.user_id.clone(),
+            ledger: None,
         },
     }
 }
@@ -819,8 +1014,8 @@ fn profile_update(
         operation: Operation::UpdateProfile {
             user_id: user.user_id.clone(),
             patch: UserPatch {
-                email_verified: None,
                 profile: patch,
+                ..UserPatch::default()
             },
         },
     });

@@ -105,8 +105,15 @@ fn user_warning(kind: WarningKind, connection: &str, strategy: &str, count: usiz
         WarningKind::LinkedIdentity => format!(
             "{users} {have} `{connection}` only as a linked secondary identity; their primary identity's connection governs them"
         ),
+        WarningKind::NoLongerListed => format!(
+            "{users} managed by verifyctl {is} no longer listed for `{connection}` (offboarding: keep): they stay as they are, and verifyctl sends them no further email"
+        ),
+        WarningKind::DeletionRefused => format!(
+            "{users} managed by verifyctl {is} no longer listed for `{connection}`, whose policy says `offboarding: delete`; deleting them is refused without --allow-delete (nothing is done to them)"
+        ),
         // Not about users: these carry their own message (`WarningSink::note`).
-        WarningKind::SignupSendsEmails
+        WarningKind::MarkBudget
+        | WarningKind::SignupSendsEmails
         | WarningKind::LoginActionUnchecked
         | WarningKind::ActionSecretsMissing
         | WarningKind::EmailBudget => String::new(),

@@ -333,6 +333,7 @@ fn connection_spec(
         signup: policy.signup.unwrap_or(SignupMode::Unmanaged),
         block_unverified_login: policy.block_unverified_login,
         resend_on_login: policy.resend_on_login,
+        offboarding: policy.offboarding.unwrap_or_default(),
         origin: located.origin(),
     })
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 pub use diag::{Diagnostic, Diagnostics, Origin};
-pub use model::{Onboarding, SignupMode, VerificationMode};
+pub use model::{Offboarding, Onboarding, SignupMode, VerificationMode};
 pub use scope::Scope;
 
 use crate::auth0::Profile;
@@ -44,8 +44,39 @@ pub struct DesiredState {
     pub login: LoginSpec,
     /// The most emails one run sends (`None`: no limit).
     pub max_emails_per_run: Option<u32>,
+    /// What this run may do to users who left the policies, and how many users it marks
+    /// as managed (command-line settings, not policy).
+    pub lifecycle: LifecycleLimits,
     /// The policy files read, with their contents (for digests and diagnostics).
     pub files: Vec<PolicySource>,
+}
+
+/// The run's limits on offboarding and marking (`--allow-delete`, `--max-deletes`,
+/// `--max-marks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleLimits {
+    /// Deletions (`offboarding: delete`) are allowed in this run.
+    pub allow_delete: bool,
+    /// A plan with more deletions than this is refused as a whole.
+    pub max_deletes: u32,
+    /// The most users marked as managed by a PATCH of their own in one run (marks that
+    /// ride on a PATCH the plan makes anyway are not counted).
+    pub max_marks: u32,
+}
+
+impl LifecycleLimits {
+    pub const DEFAULT_MAX_DELETES: u32 = 10;
+    pub const DEFAULT_MAX_MARKS: u32 = 1000;
+}
+
+impl Default for LifecycleLimits {
+    fn default() -> Self {
+        LifecycleLimits {
+            allow_delete: false,
+            max_deletes: Self::DEFAULT_MAX_DELETES,
+            max_marks: Self::DEFAULT_MAX_MARKS,
+        }
+    }
 }
 
 /// The login Action's settings, with defaults applied.
@@ -107,6 +138,7 @@ pub struct ConnectionSpec {
     pub signup: SignupMode,
     pub block_unverified_login: bool,
     pub resend_on_login: bool,
+    pub offboarding: Offboarding,
     pub origin: Origin,
 }
 

@@ -126,6 +126,36 @@ pub struct ConnectionPolicy {
     /// `VERIFYCTL_ACTION_CLIENT_ID`/`VERIFYCTL_ACTION_CLIENT_SECRET` at apply time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resend_on_login: bool,
+    /// What happens to a user verifyctl manages (created, or reconciled while listed) once
+    /// no policy lists it: `keep` (the default: it stays and gets no further email),
+    /// `block` (`blocked: true`; listing it again unblocks it) or `delete` (only with
+    /// `--allow-delete`, and at most `--max-deletes` users per run). Users verifyctl never
+    /// managed are never blocked or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboarding: Option<Offboarding>,
+}
+
+/// What happens to a managed user no policy lists any more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Offboarding {
+    /// The user stays as it is; verifyctl sends it no further email.
+    #[default]
+    Keep,
+    /// The user is blocked (`blocked: true`); listing it again unblocks it.
+    Block,
+    /// The user is deleted (only with `--allow-delete`, within `--max-deletes`).
+    Delete,
+}
+
+impl Offboarding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Offboarding::Keep => "keep",
+            Offboarding::Block => "block",
+            Offboarding::Delete => "delete",
+        }
+    }
 }
 
 /// The signup setting of a connection.

@@ -304,6 +304,7 @@ mod tests {
                     changes: Vec::new(),
                     operation: Operation::MarkEmailVerified {
                         user_id: "auth0|1".into(),
+                        ledger: None,
                     },
                 }],
                 warnings: Vec::new(),

@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::text::summary_line;
 use super::{PlanContext, diff_lines, display_value};
 use crate::mask::mask_emails;
-use crate::plan::{Action, ActionKind, FieldChange, Plan, Target, Warning};
+use crate::plan::{Action, ActionKind, FieldChange, Plan, Target, Warning, WarningKind};
 
 /// The hidden first line of every rendering: CI finds its previous comment by it.
 pub const COMMENT_MARKER: &str = "<!-- verifyctl-plan -->";
@@ -328,7 +328,13 @@ fn group_label(key: &GroupKey, in_table: bool) -> String {
 }
 
 fn render_warning(warning: &Warning) -> String {
-    let mut out = format!("> [!WARNING]\n> {}\n", prose(&warning.message));
+    // Users who left the policies and are kept are information, not a problem.
+    let alert = if warning.kind == WarningKind::NoLongerListed {
+        "NOTE"
+    } else {
+        "WARNING"
+    };
+    let mut out = format!("> [!{alert}]\n> {}\n", prose(&warning.message));
     if !warning.users.is_empty() {
         let users: Vec<String> = warning.users.iter().map(|u| code_span(u, false)).collect();
         let mut list = users.join(", ");
@@ -568,7 +574,10 @@ mod tests {
                 before: Some(json!(false)),
                 after: Some(json!(true)),
             }],
-            operation: Operation::MarkEmailVerified { user_id: id.into() },
+            operation: Operation::MarkEmailVerified {
+                user_id: id.into(),
+                ledger: None,
+            },
         }
     }
 

@@ -668,6 +668,27 @@ impl ManagementClient {
         .await
     }
 
+    /// `DELETE /api/v2/users/{id}`. Deleting is idempotent (Auth0 answers 204 for a user
+    /// already gone), and a 404 is taken as "already gone" too, so a retry is always safe.
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), ApiError> {
+        let answer = self
+            .send(Request {
+                method: Method::DELETE,
+                endpoint: "DELETE /api/v2/users/{id}",
+                segments: &["api", "v2", "users", user_id],
+                query: &[],
+                body: Body::None,
+                auth: Auth::Bearer,
+                replay: Replay::Safe,
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(error) if error.status() == Some(404) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     pub async fn send_verification_email(
         &self,
         request: &VerificationEmailRequest,

@@ -66,7 +66,7 @@ impl LiveState {
 /// - all connections (one request per 100 connections);
 /// - applications, only when a policy names one;
 /// - the users of every policy connection that exists, except `off` connections without
-///   listed users (nothing can change for them), keeping only those the plan may act on
+///   listed users and with `offboarding: keep` (nothing can change for them), keeping only those the plan may act on
 ///   or warn about ([`may_need_planning`]).
 pub async fn read_live_state(
     client: &ManagementClient,
@@ -124,7 +124,11 @@ pub async fn read_live_state_keeping(
             continue;
         };
         let has_listed_users = desired.users_of(name).next().is_some();
-        if spec.mode == VerificationMode::Off && !has_listed_users {
+        // Nothing can change for them, unless managed users who left are blocked or deleted.
+        if spec.mode == VerificationMode::Off
+            && !has_listed_users
+            && spec.offboarding == crate::policy::Offboarding::Keep
+        {
             continue;
         }
         let list = if scope.by_user() {

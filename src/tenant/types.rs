@@ -222,6 +222,10 @@ pub struct CreateUserRequest {
 pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// Offboarding: `true` blocks a user who left the policies, `false` unblocks one listed
+    /// again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<bool>,
     #[serde(flatten)]
     pub profile: Profile,
 }

@@ -65,7 +65,7 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     );
     // Without a terminal, progress is plain lines on stderr; data stays on stdout.
     assert!(
-        stderr(&first).contains("apply: 20/20 actions done (0 failed)"),
+        stderr(&first).contains("apply: 23/23 actions done (0 failed)"),
         "{}",
         stderr(&first)
     );

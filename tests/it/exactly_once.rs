@@ -40,11 +40,11 @@ async fn intent(tenant: &TestTenant, ago: Duration) {
         .update_user(
             USER,
             &UserPatch {
-                email_verified: None,
                 profile: Profile {
                     app_metadata: Some(ledger.app_metadata_patch()),
                     ..Profile::default()
                 },
+                ..UserPatch::default()
             },
         )
         .await

@@ -15,6 +15,7 @@ mod fuzz;
 mod install;
 mod login_action_js;
 mod login_enforcement;
+mod offboarding;
 mod plan_modes;
 mod policy_errors;
 mod policy_files;

@@ -161,7 +161,10 @@ fn user_action(connection: &str, i: usize) -> Action {
                 before: Some(json!(false)),
                 after: Some(json!(true)),
             }],
-            operation: Operation::MarkEmailVerified { user_id: id },
+            operation: Operation::MarkEmailVerified {
+                user_id: id,
+                ledger: None,
+            },
         },
         1 => Action {
             target: Target::user(connection, Some(email), Some(id.clone())),
@@ -1059,7 +1062,10 @@ fn large_plan(count: usize) -> Plan {
                     before: Some(json!(false)),
                     after: Some(json!(true)),
                 }],
-                operation: Operation::MarkEmailVerified { user_id: id },
+                operation: Operation::MarkEmailVerified {
+                    user_id: id,
+                    ledger: None,
+                },
             }
         })
         .collect();
