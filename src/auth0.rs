@@ -196,6 +196,7 @@ pub fn scopes_for_call(call: &str) -> &'static [&'static str] {
             &["update:users", "update:users_app_metadata"]
         }
         ("GET", p) if p.starts_with("/api/v2/users") => &["read:users"],
+        ("DELETE", p) if p.starts_with("/api/v2/users/") => &["delete:users"],
         ("POST", "/api/v2/jobs/verification-email") => &["update:users"],
         ("POST", "/api/v2/jobs/users-exports") => &["read:users"],
         ("GET", p) if p.starts_with("/api/v2/jobs/") => &["create:users", "read:users"],
@@ -235,6 +236,10 @@ mod scope_tests {
         assert_eq!(
             scopes_for_call("PATCH /api/v2/actions/triggers/post-login/bindings"),
             ["update:actions"]
+        );
+        assert_eq!(
+            scopes_for_call("DELETE /api/v2/users/{id}"),
+            ["delete:users"]
         );
         assert!(scopes_for_call("POST /dbconnections/change_password").is_empty());
     }

@@ -9,7 +9,7 @@
 //!
 //! The login gate goes first: the Action that denies unverified logins is deployed before
 //! any other action runs. If that fails, nothing that would let someone new log in starts
-//! (users are not created or imported, signup is not opened) — those chains are reported as
+//! (users are not created, imported or unblocked, signup is not opened) — those chains are reported as
 //! failed with the reason — so a failed gate leaves the tenant no less safe than before;
 //! actions on existing users (emails, marks verified) and closing signup still run.
 //!
@@ -252,12 +252,13 @@ struct Run<'a, 'p> {
 }
 
 /// Whether a chain starting with `action` would let someone log in who could not before
-/// (a new user, or signup opened).
+/// (a new user, a blocked one unblocked, or signup opened).
 fn opens_logins(action: &Action) -> bool {
     matches!(
         action.operation,
         Operation::CreateUser { .. }
             | Operation::ImportUser { .. }
+            | Operation::UnblockUser { .. }
             | Operation::SetSignup {
                 disable_signup: false,
                 ..

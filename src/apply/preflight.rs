@@ -178,9 +178,11 @@ mod tests {
             deploy(Vec::new()),
             Operation::MarkEmailVerified {
                 user_id: "auth0|1".into(),
+                ledger: None,
             },
             Operation::MarkEmailVerified {
                 user_id: "auth0|2".into(),
+                ledger: None,
             },
         ]);
         let granted = scopes(&["read:users", "update:users", "read:actions"]);
@@ -210,6 +212,7 @@ mod tests {
     fn an_app_metadata_scope_is_enough_for_user_patches() {
         let plan = plan(vec![Operation::MarkEmailVerified {
             user_id: "auth0|1".into(),
+            ledger: None,
         }]);
         let granted = scopes(&["update:users_app_metadata"]);
         assert!(check(&plan, Some(&granted), |_| None).is_ok());
