@@ -585,3 +585,24 @@ fn validate_takes_the_flags_and_locates_undefined_variables() {
     );
     assert_eq!(by_flag.status.code(), Some(0), "{}", stderr(&by_flag));
 }
+
+#[test]
+fn the_policy_schema_accepts_variables_in_every_kind_of_field() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo_root().join("schemas/policy.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let as_json = |text: &str| {
+        let root = verifyctl::policy::yaml::parse(text).unwrap();
+        verifyctl::policy::yaml::from_node::<serde_json::Value>(&root).unwrap()
+    };
+    let with_vars = "connections:\n  - name: ${DB}\n    email_verification: ${MODE}\n    block_unverified_login: ${BLOCK}\n    resend:\n      after: ${AFTER}\n      max: ${MAX}\nusers:\n  - connection: ${DB}\n    email: ops@${DOMAIN}\n    onboarding: ${ONBOARDING}\n";
+    assert!(validator.is_valid(&as_json(with_vars)));
+    assert!(validator.is_valid(&as_json(POLICY)));
+    // Still closed: a wrong value without a variable is refused.
+    assert!(!validator.is_valid(&as_json(
+        "connections:\n  - name: db\n    email_verification: sometimes\n"
+    )));
+}
