@@ -55,6 +55,8 @@ pub struct ValidateArgs {
     /// Directory of policy files (*.yaml, *.yml).
     #[arg(default_value = "policies")]
     pub policy_dir: PathBuf,
+    #[command(flatten)]
+    pub variables: VarArgs,
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = DiagnosticsFormat::Human)]
     pub format: DiagnosticsFormat,
@@ -70,6 +72,19 @@ pub enum DiagnosticsFormat {
 }
 
 /// Which part of the policies a plan covers.
+/// `${NAME}` policy variables (see `policy::vars`).
+#[derive(Debug, Args, Default)]
+pub struct VarArgs {
+    /// Set the policy variable `${NAME}` (repeatable; wins over --var-file and the
+    /// environment). Secret values go in VERIFYCTL_SECRET_VAR_NAME, never in a flag.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read policy variables from a YAML mapping, e.g. environments/prod.yaml (repeatable;
+    /// a later file wins; wins over VERIFYCTL_VAR_NAME in the environment).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Only this connection (repeatable); the plan says it is partial.
@@ -130,6 +145,8 @@ pub struct PlanArgs {
     #[arg(default_value = "policies")]
     pub policy_dir: PathBuf,
     #[command(flatten)]
+    pub variables: VarArgs,
+    #[command(flatten)]
     pub tenant: TenantArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -189,6 +206,8 @@ pub struct ApplyArgs {
     #[arg(default_value = "policies")]
     pub policy_dir: PathBuf,
     #[command(flatten)]
+    pub variables: VarArgs,
+    #[command(flatten)]
     pub tenant: TenantArgs,
     /// Apply without asking (required when stdin is not a terminal, e.g. in CI).
     #[arg(long)]
@@ -236,6 +255,8 @@ pub struct RenderArgs {
     /// Directory of policy files.
     #[arg(default_value = "policies")]
     pub policy_dir: PathBuf,
+    #[command(flatten)]
+    pub variables: VarArgs,
     #[command(flatten)]
     pub tenant: TenantArgs,
 }

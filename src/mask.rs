@@ -1,6 +1,12 @@
-//! Email masking for public outputs (`--mask-emails`): `alice@partner.example` becomes
-//! `a***@partner.example`. Works on rendered output of any format (text, JSON, markdown),
-//! with a hand-written scanner.
+//! Masking for public outputs. Two facilities:
+//!
+//! - [`SecretMask`]: the values of secret policy variables (`VERIFYCTL_SECRET_VAR_NAME`)
+//!   become `[secret ${NAME}]` in plans of every format and in saved plans, always; a saved
+//!   plan's placeholders are put back from the same variables before it is applied.
+//! - Email masking (`--mask-emails`), described below.
+//!
+//! Email masking: `alice@partner.example` becomes `a***@partner.example`. Works on rendered
+//! output of any format (text, JSON, markdown), with a hand-written scanner.
 //!
 //! What counts as an address: a local part and a domain around one `@`.
 //!
@@ -194,6 +200,145 @@ fn domain_end(chars: &[char], from: usize) -> Option<usize> {
         return None;
     }
     Some(end)
+}
+
+/// The values of secret variables and the placeholder shown for each. Secrets are replaced
+/// wherever they occur (also inside a longer text), longest first; an empty value masks
+/// nothing.
+#[derive(Clone, Default)]
+pub struct SecretMask {
+    /// (placeholder, value), longest value first.
+    secrets: Vec<(String, Hidden)>,
+}
+
+/// A secret value (its `Debug` shows nothing).
+#[derive(Clone)]
+struct Hidden(String);
+
+impl Hidden {
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.secrets.iter().map(|(p, _)| p.as_str()).collect();
+        write!(f, "SecretMask({names:?})")
+    }
+}
+
+impl SecretMask {
+    /// A mask for (name, value) pairs.
+    pub fn new<'a>(secrets: impl IntoIterator<Item = (&'a str, &'a str)>) -> SecretMask {
+        let mut secrets: Vec<(String, Hidden)> = secrets
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (SecretMask::placeholder(name), Hidden(value.to_string())))
+            .collect();
+        secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.expose().len()));
+        SecretMask { secrets }
+    }
+
+    /// What a secret variable's value is shown as.
+    pub fn placeholder(name: &str) -> String {
+        format!("[secret ${{{name}}}]")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// `text` with every secret value replaced by its placeholder (also in its JSON-escaped
+    /// form, for rendered JSON), in one pass: a placeholder is never masked again.
+    pub fn mask_text(&self, text: &str) -> String {
+        let mut pairs: Vec<(String, &str)> = Vec::new();
+        for (placeholder, value) in &self.secrets {
+            let value = value.expose();
+            pairs.push((value.to_string(), placeholder));
+            let escaped = serde_json::to_string(value).unwrap_or_default();
+            let escaped = escaped
+                .get(1..escaped.len().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string();
+            if escaped != value && !escaped.is_empty() {
+                pairs.push((escaped, placeholder));
+            }
+        }
+        pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+        replace_all(text, &pairs)
+    }
+
+    /// Masks every text (keys included) of a JSON document.
+    pub fn mask_json(&self, value: &mut serde_json::Value) {
+        walk(value, &|text| self.mask_text(text));
+    }
+
+    /// Puts the secret values back where `mask_json` left placeholders.
+    pub fn unmask_json(&self, value: &mut serde_json::Value) {
+        let pairs: Vec<(String, &str)> = self
+            .secrets
+            .iter()
+            .map(|(placeholder, value)| (placeholder.clone(), value.expose()))
+            .collect();
+        walk(value, &|text| replace_all(text, &pairs));
+    }
+
+    /// Whether `text` holds a placeholder of one of these secrets (so that unmasking it would
+    /// change a text that never held the secret).
+    pub fn has_placeholder(&self, value: &serde_json::Value) -> bool {
+        let found = std::cell::Cell::new(false);
+        let mut copy = value.clone();
+        walk(&mut copy, &|text| {
+            if self.secrets.iter().any(|(p, _)| text.contains(p.as_str())) {
+                found.set(true);
+            }
+            text.to_string()
+        });
+        found.get()
+    }
+}
+
+/// Applies `change` to every text (keys included) of a JSON document.
+fn walk(value: &mut serde_json::Value, change: &dyn Fn(&str) -> String) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => *text = change(text),
+        Value::Array(items) => {
+            for item in items {
+                walk(item, change);
+            }
+        }
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut item) in entries {
+                walk(&mut item, change);
+                map.insert(change(&key), item);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces every `from` of `pairs` (tried in order at each position) in one pass.
+fn replace_all(text: &str, pairs: &[(String, &str)]) -> String {
+    if pairs.is_empty() || !pairs.iter().any(|(from, _)| text.contains(from.as_str())) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while let Some(c) = rest.chars().next() {
+        for (from, to) in pairs {
+            if !from.is_empty() && rest.starts_with(from.as_str()) {
+                out.push_str(to);
+                rest = &rest[from.len()..];
+                continue 'outer;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 #[cfg(test)]

@@ -7,13 +7,12 @@ use super::{
 use crate::cli::RenderArgs;
 use crate::login_action;
 use crate::plan::{login_rules, login_rules_offline};
-use crate::policy;
 use crate::session::TenantSession;
 use crate::tenant::{LiveState, ManagementClient};
 
 /// `verifyctl action render`
 pub async fn render_action(args: RenderArgs) -> CommandResult {
-    let desired = policy::load_dir(&args.policy_dir)?;
+    let desired = super::load_policies(&args.policy_dir, &args.variables)?;
     let has_tenant = args.tenant.tenant_file.is_some() || args.tenant.domain.is_some();
     let rules = match login_rules_offline(&desired) {
         Some(rules) if !has_tenant => rules,

@@ -6,17 +6,17 @@ use std::path::Path;
 
 use super::{
     CliError, CommandResult, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, clock_from_env, emit,
-    emit_with, make_plan, open_session, read_tenant, stdout_color,
+    emit_with, load_policies, make_plan, open_session, read_tenant, shown_plan, stdout_color,
 };
 use crate::apply::{
     ActionOutcome, ApplyOptions, Cancellation, OutcomeStatus, apply_plan, preflight,
 };
 use crate::cli::ApplyArgs;
 use crate::clock::Clock;
-use crate::mask::mask_emails;
+use crate::mask::{SecretMask, mask_emails};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Plan, Scope};
-use crate::policy::{self, DesiredState};
+use crate::policy::DesiredState;
 use crate::progress::Progress;
 use crate::report::json::{SavedPlanError, parse_saved};
 use crate::report::{self, ApplyFormat, Detail, Format, PlanContext};
@@ -24,8 +24,18 @@ use crate::session::TenantSession;
 
 /// `verifyctl apply`
 pub async fn apply(args: ApplyArgs) -> CommandResult {
-    let saved = args.plan.as_deref().map(read_saved_plan).transpose()?;
-    let mut desired = policy::load_dir(&args.policy_dir)?;
+    let mut desired = load_policies(&args.policy_dir, &args.variables)?;
+    let mask = SecretMask::new(
+        desired
+            .secrets
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.expose())),
+    );
+    let saved = args
+        .plan
+        .as_deref()
+        .map(|path| read_saved_plan(path, &mask))
+        .transpose()?;
     if let Some(budget) = args.max_emails {
         desired.max_emails_per_run = Some(budget);
     }
@@ -33,6 +43,7 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
     if let Some(saved) = &saved {
         check_policies(saved, &desired)?;
         check_saved_deletes(&saved.plan, &desired.lifecycle)?;
+        check_variables(saved, &desired)?;
     }
     let clock = clock_from_env()?;
     let mut session = open_session(&args.tenant, &clock).await?;
@@ -46,7 +57,17 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
             .map(|(plan, context, _)| (plan, context))
     };
     let result = match planned {
-        Ok((plan, context)) => execute(&session, &plan, &context, &clock, &args).await,
+        Ok((plan, context)) => match shown_plan(&plan, &mask) {
+            Ok(shown) => {
+                let plans = Plans {
+                    run: &plan,
+                    shown: &shown,
+                    mask: &mask,
+                };
+                execute(&session, plans, &context, &clock, &args).await
+            }
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
     // The tenant file changed as soon as one action ran: write it back whatever happened.
@@ -58,7 +79,10 @@ pub async fn apply(args: ApplyArgs) -> CommandResult {
 
 /// A saved plan's deletions need `--allow-delete` (and room under `--max-deletes`) at apply
 /// time too: a plan made with the flag is never applied without it.
-fn check_saved_deletes(plan: &Plan, limits: &policy::LifecycleLimits) -> Result<(), CliError> {
+fn check_saved_deletes(
+    plan: &Plan,
+    limits: &crate::policy::LifecycleLimits,
+) -> Result<(), CliError> {
     let deletes = plan
         .actions
         .iter()
@@ -90,10 +114,25 @@ fn check_saved_deletes(plan: &Plan, limits: &policy::LifecycleLimits) -> Result<
     Ok(())
 }
 
-/// Reads a file written by `plan --out`.
-fn read_saved_plan(path: &Path) -> Result<SavedPlan, CliError> {
-    let text = std::fs::read_to_string(path)
+/// The plan to run, the same plan as it may be shown (secret variables masked), and the mask.
+#[derive(Clone, Copy)]
+struct Plans<'a> {
+    run: &'a Plan,
+    shown: &'a Plan,
+    mask: &'a SecretMask,
+}
+
+/// Reads a file written by `plan --out`, putting back the values of the secret variables
+/// it shows as placeholders.
+fn read_saved_plan(path: &Path, mask: &SecretMask) -> Result<SavedPlan, CliError> {
+    let mut text = std::fs::read_to_string(path)
         .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()), None))?;
+    if !mask.is_empty()
+        && let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        mask.unmask_json(&mut document);
+        text = document.to_string();
+    }
     parse_saved(&text).map_err(|error| match error {
         SavedPlanError::Unreadable(e) => CliError::new(
             format!("{} is not a verifyctl plan file: {e}", path.display()),
@@ -151,6 +190,21 @@ fn check_policies(saved: &SavedPlan, desired: &DesiredState) -> Result<(), CliEr
     }
 }
 
+fn check_variables(saved: &SavedPlan, desired: &DesiredState) -> Result<(), CliError> {
+    let changes = saved.variable_changes(desired);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::from(
+        "error: the saved plan was made with other policy variables (another environment?); nothing was changed\n",
+    );
+    for change in &changes {
+        text.push_str(&format!("  - {change}\n"));
+    }
+    text.push_str("  hint: apply it with the variables it was planned with (the same --var, --var-file and VERIFYCTL_VAR_*/VERIFYCTL_SECRET_VAR_* values), or plan again for this environment and review that plan\n");
+    Err(CliError(text))
+}
+
 /// The saved plan, after checking that the tenant is the one it was made for and that
 /// nothing its actions depend on moved since.
 async fn saved_plan(
@@ -185,23 +239,28 @@ async fn saved_plan(
 
 async fn execute(
     session: &TenantSession,
-    plan: &Plan,
+    plans: Plans<'_>,
     context: &PlanContext,
     clock: &Clock,
     args: &ApplyArgs,
 ) -> CommandResult {
+    let Plans {
+        run: plan,
+        shown,
+        mask: secrets,
+    } = plans;
     let mask = args.mask_emails;
     let color = stdout_color() && !mask;
     let text = args.format == ApplyFormat::Text;
     if text {
         emit_with(mask, |out| {
-            report::write_plan(out, plan, context, Format::Text, color, args.detail)
+            report::write_plan(out, shown, context, Format::Text, color, args.detail)
         });
     }
     if plan.is_empty() {
         if !text {
             emit_with(mask, |out| {
-                report::write_plan(out, plan, context, Format::Json, false, Detail::Auto)
+                report::write_plan(out, shown, context, Format::Json, false, Detail::Auto)
             });
         }
         return Ok(EXIT_OK);
@@ -258,6 +317,7 @@ async fn execute(
             {
                 line.push_str(&format!("\n        hint: {hint}"));
             }
+            let line = secrets.mask_text(&line);
             progress.println(&if mask { mask_emails(&line) } else { line });
         }
     };
@@ -268,9 +328,12 @@ async fn execute(
         ApplyFormat::Text => {
             // Outcomes were streamed above; print only the summary.
             let summary = report::text::render_apply_summary(&report, color);
-            emit(&format!("\n{summary}"), mask);
+            emit(&secrets.mask_text(&format!("\n{summary}")), mask);
         }
-        ApplyFormat::Json => emit(&report::json::render_apply(&report), mask),
+        ApplyFormat::Json => emit(
+            &secrets.mask_text(&report::json::render_apply(&report)),
+            mask,
+        ),
     }
     if report.interrupted {
         return Ok(EXIT_INTERRUPTED);

@@ -17,15 +17,15 @@ pub use emulator::emulator;
 pub use plan::plan;
 pub use validate::{completions, schema, validate};
 
-use crate::cli::TenantArgs;
+use crate::cli::{TenantArgs, VarArgs};
 use crate::clock::{Clock, parse_timestamp};
 use crate::emulator::EmulatorConfig;
 use crate::login_action;
-use crate::mask::MaskingWriter;
+use crate::mask::{MaskingWriter, SecretMask};
 use crate::plan::{
     ActionKind, Operation, Plan, PlanError, Scope, Warning, WarningKind, build_plan_in,
 };
-use crate::policy::{DesiredState, Diagnostics};
+use crate::policy::{self, DesiredState, Diagnostics, Variables};
 use crate::report::PlanContext;
 use crate::session::{SessionError, TenantSession, TenantSource};
 use crate::tenant::{
@@ -101,6 +101,52 @@ pub(super) fn plan_errors(errors: &[PlanError]) -> CliError {
 }
 
 pub type CommandResult = Result<u8, CliError>;
+
+/// The policies of `dir`, with the run's `${NAME}` variables (`--var`, `--var-file`, and
+/// only the `VERIFYCTL_VAR_`/`VERIFYCTL_SECRET_VAR_` part of the environment).
+pub(super) fn load_policies(
+    dir: &std::path::Path,
+    args: &VarArgs,
+) -> Result<DesiredState, Diagnostics> {
+    let vars = Variables::collect(&args.vars, &args.var_files, std::env::vars_os())?;
+    policy::load_dir_with(dir, &vars)
+}
+
+/// `plan` as it may be shown: the values of secret variables replaced by placeholders.
+pub(super) fn shown_plan(plan: &Plan, mask: &SecretMask) -> Result<Plan, CliError> {
+    if mask.is_empty() {
+        return Ok(plan.clone());
+    }
+    let mut value = serde_json::to_value(plan).map_err(|e| {
+        CliError::new(
+            format!("cannot mask the secret variables in the plan: {e}"),
+            None,
+        )
+    })?;
+    check_no_placeholders(&value, mask)?;
+    mask.mask_json(&mut value);
+    serde_json::from_value(value).map_err(|_| {
+        CliError::new(
+            "a secret variable's value also occurs in verifyctl's own words in the plan (an action kind, a mode), so it cannot be masked; nothing was changed",
+            Some("use a longer, random secret value".into()),
+        )
+    })
+}
+
+/// Refuses a plan that already holds a secret placeholder's text (a saved plan's
+/// placeholders are put back on apply, which would change that text).
+pub(super) fn check_no_placeholders(
+    value: &serde_json::Value,
+    mask: &SecretMask,
+) -> Result<(), CliError> {
+    if mask.has_placeholder(value) {
+        return Err(CliError::new(
+            "a policy value contains the text `[secret ${…}]` that verifyctl shows in place of a secret variable; nothing was changed",
+            Some("write that text differently (it is reserved for masking secrets)".into()),
+        ));
+    }
+    Ok(())
+}
 
 /// Opens the tenant the arguments name, reporting long reads on stderr.
 pub(super) async fn open_session(

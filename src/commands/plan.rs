@@ -3,18 +3,18 @@
 use std::io::Write;
 
 use super::{
-    CliError, CommandResult, EXIT_CHANGES, EXIT_OK, clock_from_env, emit_with, make_plan,
-    open_session, stdout_color,
+    CliError, CommandResult, EXIT_CHANGES, EXIT_OK, check_no_placeholders, clock_from_env,
+    emit_with, load_policies, make_plan, open_session, shown_plan, stdout_color,
 };
 use crate::cli::PlanArgs;
+use crate::mask::SecretMask;
 use crate::plan::Scope;
 use crate::plan::saved::SavedPlan;
-use crate::policy;
 use crate::report;
 
 /// `verifyctl plan`
 pub async fn plan(args: PlanArgs) -> CommandResult {
-    let mut desired = policy::load_dir(&args.policy_dir)?;
+    let mut desired = load_policies(&args.policy_dir, &args.variables)?;
     if let Some(budget) = args.max_emails {
         desired.max_emails_per_run = Some(budget);
     }
@@ -25,25 +25,43 @@ pub async fn plan(args: PlanArgs) -> CommandResult {
     let planned = make_plan(&session, &desired, &scope, &clock).await;
     session.close(false).await?;
     let (plan, context, live) = planned?;
-    let (plan, context) = match &args.out {
-        Some(path) => {
-            let saved = SavedPlan::new(
-                plan,
-                context,
-                &desired,
-                &live,
-                crate::clock::format_timestamp(clock.now()),
-            );
-            write_atomically(path, |out| report::json::write_saved(out, &saved)).map_err(|e| {
-                CliError::new(
-                    format!("cannot write the plan to {}: {e}", path.display()),
-                    None,
-                )
-            })?;
-            (saved.plan, saved.context)
-        }
-        None => (plan, context),
-    };
+    let mask = SecretMask::new(
+        desired
+            .secrets
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.expose())),
+    );
+    let shown = shown_plan(&plan, &mask)?;
+    if let Some(path) = &args.out {
+        let saved = SavedPlan::new(
+            plan,
+            context.clone(),
+            &desired,
+            &live,
+            crate::clock::format_timestamp(clock.now()),
+        );
+        let written = if mask.is_empty() {
+            write_atomically(path, |out| report::json::write_saved(out, &saved))
+        } else {
+            // The file holds placeholders; `apply --plan` puts the values back.
+            let mut document: serde_json::Value =
+                serde_json::from_str(&report::json::render_saved(&saved))
+                    .map_err(|e| CliError::new(format!("cannot save the plan: {e}"), None))?;
+            check_no_placeholders(&document, &mask)?;
+            mask.mask_json(&mut document);
+            write_atomically(path, |out| {
+                serde_json::to_writer_pretty(&mut *out, &document)?;
+                out.write_all(b"\n")
+            })
+        };
+        written.map_err(|e| {
+            CliError::new(
+                format!("cannot write the plan to {}: {e}", path.display()),
+                None,
+            )
+        })?;
+    }
+    let plan = shown;
     let color = stdout_color() && !args.mask_emails;
     emit_with(args.mask_emails, |out| {
         report::write_plan(out, &plan, &context, args.format, color, args.detail)

@@ -2,13 +2,13 @@
 
 use clap::CommandFactory;
 
-use super::{CliError, CommandResult, EXIT_ERROR, EXIT_OK, plural};
+use super::{CliError, CommandResult, EXIT_ERROR, EXIT_OK, load_policies, plural};
 use crate::cli::{Cli, DiagnosticsFormat, ValidateArgs};
 use crate::policy;
 
 /// `verifyctl validate`
 pub fn validate(args: &ValidateArgs) -> CommandResult {
-    let desired = match policy::load_dir(&args.policy_dir) {
+    let desired = match load_policies(&args.policy_dir, &args.variables) {
         Ok(desired) => desired,
         Err(diagnostics) => {
             return match args.format {

@@ -42,6 +42,7 @@ impl SavedPlan {
         let state = SavedState {
             created_at,
             policies: policy_digest(desired),
+            variables: variable_records(desired),
             observed: observe(&plan, live),
         };
         SavedPlan {
@@ -70,6 +71,11 @@ impl SavedPlan {
         policy_changes(&self.state.policies, &policy_digest(desired))
     }
 
+    /// How the variables the policies use differ from the plan's (empty: not at all).
+    pub fn variable_changes(&self, desired: &DesiredState) -> Vec<String> {
+        variable_changes(&self.state.variables, &variable_records(desired))
+    }
+
     /// What moved in the tenant since the plan was made, for the targets its actions touch.
     pub fn live_changes(&self, live: &LiveState) -> Vec<String> {
         live_changes(&self.state.observed, &observe(&self.plan, live))
@@ -82,6 +88,9 @@ pub struct SavedState {
     /// When the plan was made (RFC 3339).
     pub created_at: String,
     pub policies: PolicyDigest,
+    /// The `${NAME}` variables the policies used, by name (none: the key is left out).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, VariableRecord>,
     /// Per target (`user:CONNECTION:EMAIL`, `connection:NAME`, `login:NAME`), what the
     /// tenant showed when the plan was made.
     pub observed: BTreeMap<String, Observed>,
@@ -94,6 +103,67 @@ pub struct PolicyDigest {
     pub digest: String,
     /// File name (within the policy directory) → SHA-256 of its content.
     pub files: BTreeMap<String, String>,
+}
+
+/// A variable a plan used: a fingerprint of its value, and the value unless it is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VariableRecord {
+    /// SHA-256 over the name and the value.
+    pub sha256: String,
+    /// The value (as text; a list or mapping as JSON); never present for a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Whether the variable is secret (`VERIFYCTL_SECRET_VAR_…`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+}
+
+/// The records of the variables `desired` used.
+pub fn variable_records(desired: &DesiredState) -> BTreeMap<String, VariableRecord> {
+    desired
+        .variables
+        .iter()
+        .map(|used| {
+            (
+                used.name.clone(),
+                VariableRecord {
+                    sha256: used.fingerprint.clone(),
+                    value: if used.secret {
+                        None
+                    } else {
+                        used.shown.clone()
+                    },
+                    secret: used.secret,
+                },
+            )
+        })
+        .collect()
+}
+
+/// How the variables differ, in words (a secret's value is never shown).
+pub fn variable_changes(
+    saved: &BTreeMap<String, VariableRecord>,
+    now: &BTreeMap<String, VariableRecord>,
+) -> Vec<String> {
+    let mut changes = Vec::new();
+    for (name, was) in saved {
+        match now.get(name) {
+            None => changes.push(format!("`${{{name}}}` was used by the plan, not now")),
+            Some(is) if is.sha256 == was.sha256 => {}
+            Some(is) => changes.push(match (&was.value, &is.value) {
+                (Some(was), Some(is)) if !(*was).eq(is) => {
+                    format!("`${{{name}}}` was `{was}` for the plan, is `{is}` now")
+                }
+                _ => format!("`${{{name}}}` (secret) has another value than for the plan"),
+            }),
+        }
+    }
+    for name in now.keys() {
+        if !saved.contains_key(name) {
+            changes.push(format!("`${{{name}}}` is used now, not by the plan"));
+        }
+    }
+    changes
 }
 
 /// A target as the plan saw it.

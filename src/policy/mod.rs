@@ -16,6 +16,7 @@ pub mod model;
 mod parse;
 pub mod schema;
 pub mod scope;
+pub mod vars;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ use time::Duration;
 pub use diag::{Diagnostic, Diagnostics, Origin};
 pub use model::{Offboarding, Onboarding, SignupMode, VerificationMode};
 pub use scope::Scope;
+pub use vars::{UsedVariable, Variables};
 
 use crate::auth0::Profile;
 
@@ -49,6 +51,10 @@ pub struct DesiredState {
     pub lifecycle: LifecycleLimits,
     /// The policy files read, with their contents (for digests and diagnostics).
     pub files: Vec<PolicySource>,
+    /// The `${NAME}` variables the policies used (`vars.rs`), by name.
+    pub variables: Vec<UsedVariable>,
+    /// The values of the secret variables used, to mask them in every output.
+    pub secrets: Vec<(String, crate::secret::Secret)>,
 }
 
 /// The run's limits on offboarding and marking (`--allow-delete`, `--max-deletes`,
@@ -205,10 +211,15 @@ pub struct ListedUser {
     pub profile: Profile,
 }
 
-/// Reads and validates every policy file in `dir`.
+/// Reads and validates every policy file in `dir` (a `${NAME}` in them is an error).
 pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
+    load_dir_with(dir, &Variables::default())
+}
+
+/// Reads and validates every policy file in `dir`, resolving `${NAME}` from `vars`.
+pub fn load_dir_with(dir: &Path, vars: &Variables) -> Result<DesiredState, Diagnostics> {
     let (sources, mut read_problems) = files::read_dir(dir)?;
-    match load_sources(sources) {
+    match load_sources_with(sources, vars) {
         Ok(state) if read_problems.is_empty() => Ok(state),
         Ok(_) => {
             read_problems.sort();
@@ -225,6 +236,14 @@ pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
 /// Validates policy texts (already read) into a desired state. Pure: no I/O. A leading
 /// byte-order mark is ignored.
 pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnostics> {
+    load_sources_with(sources, &Variables::default())
+}
+
+/// [`load_sources`], resolving `${NAME}` from `vars`.
+pub fn load_sources_with(
+    sources: Vec<PolicySource>,
+    vars: &Variables,
+) -> Result<DesiredState, Diagnostics> {
     let sources: Vec<PolicySource> = sources
         .into_iter()
         .map(|source| match source.text.strip_prefix('\u{feff}') {
@@ -237,11 +256,15 @@ pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnost
         .collect();
     let mut diagnostics = Diagnostics::default();
     let mut parsed = parse::ParsedPolicies::default();
+    let mut resolver = vars::Resolver::new(vars);
     for source in &sources {
         diagnostics.add_source(&source.file, &source.text);
-        parse::parse_file(source, &mut parsed, &mut diagnostics);
+        parse::parse_file(source, &mut resolver, &mut parsed, &mut diagnostics);
     }
-    let state = assemble::assemble(parsed, sources, &mut diagnostics);
+    let mut state = assemble::assemble(parsed, sources, &mut diagnostics);
+    resolver.annotate(&mut diagnostics);
+    state.variables = resolver.used();
+    state.secrets = resolver.secrets();
     if diagnostics.is_empty() {
         Ok(state)
     } else {

@@ -206,6 +206,7 @@ const LOGIN: Kind = Kind {
 
 pub(super) fn parse_file(
     source: &PolicySource,
+    resolver: &mut super::vars::Resolver<'_>,
     parsed: &mut ParsedPolicies,
     diagnostics: &mut Diagnostics,
 ) {
@@ -223,7 +224,7 @@ pub(super) fn parse_file(
         );
         return;
     }
-    let root = match yaml::parse(&source.text) {
+    let mut root = match yaml::parse(&source.text) {
         Ok(root) => root,
         Err(error) => {
             let hint = match error.hint {
@@ -240,6 +241,8 @@ pub(super) fn parse_file(
             return;
         }
     };
+    // `${NAME}` variables, resolved on the tree (never on the text).
+    resolver.substitute(&mut root, source, diagnostics);
     let entries = match &root.kind {
         NodeKind::Map(entries) => entries,
         NodeKind::Null => return,

@@ -320,6 +320,7 @@ mod tests {
                     digest: "d".into(),
                     files: BTreeMap::new(),
                 },
+                variables: BTreeMap::new(),
                 observed: BTreeMap::new(),
             },
         }

@@ -27,3 +27,4 @@ mod schema_agreement;
 mod secrets;
 mod support;
 mod user_reads;
+mod variables;
