@@ -5,13 +5,16 @@
 //! typed entries (`parse.rs`), then the entries of all files are checked against each other
 //! and assembled (`assemble.rs`). Every problem of every file is collected (syntax, types,
 //! unknown keys, bad values, and cross-file problems such as a duplicate user) before
-//! anything is returned, each with its file:line:col. Nothing here touches the network.
+//! anything is returned, each with its file:line:col. A connection's `users_file` adds the
+//! users of a CSV or JSON list (`lists.rs`), checked like the others. Nothing here touches
+//! the network.
 
 mod assemble;
 pub mod checks;
 pub mod diag;
 pub mod duration;
 mod files;
+mod lists;
 pub mod model;
 mod parse;
 pub mod schema;
@@ -176,7 +179,7 @@ pub struct ListedUser {
 /// Reads and validates every policy file in `dir`.
 pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
     let (sources, mut read_problems) = files::read_dir(dir)?;
-    match load_sources(sources) {
+    match load(sources, Some(dir), &mut files::read_list_file) {
         Ok(state) if read_problems.is_empty() => Ok(state),
         Ok(_) => {
             read_problems.sort();
@@ -191,8 +194,35 @@ pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
 }
 
 /// Validates policy texts (already read) into a desired state. Pure: no I/O. A leading
-/// byte-order mark is ignored.
+/// byte-order mark is ignored. A `users_file` names a file that does not exist here: use
+/// [`load_sources_with_lists`].
 pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnostics> {
+    load_sources_with_lists(sources, Vec::new())
+}
+
+/// [`load_sources`] with the user list files (`users_file`) the policies may name, by path
+/// (the policy file's folder joined with `users_file`, e.g. `policies/partners.csv`).
+pub fn load_sources_with_lists(
+    sources: Vec<PolicySource>,
+    lists: Vec<PolicySource>,
+) -> Result<DesiredState, Diagnostics> {
+    let lists: BTreeMap<String, Arc<str>> = lists
+        .into_iter()
+        .map(|list| (list.file.to_string(), list.text))
+        .collect();
+    load(sources, None, &mut |path: &Path| {
+        lists
+            .get(&path.display().to_string())
+            .map(ToString::to_string)
+            .ok_or(lists::ReadError::NotFound)
+    })
+}
+
+fn load(
+    sources: Vec<PolicySource>,
+    root: Option<&Path>,
+    read_list: &mut lists::Reader<'_>,
+) -> Result<DesiredState, Diagnostics> {
     let sources: Vec<PolicySource> = sources
         .into_iter()
         .map(|source| match source.text.strip_prefix('\u{feff}') {
@@ -209,6 +239,13 @@ pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnost
         diagnostics.add_source(&source.file, &source.text);
         parse::parse_file(source, &mut parsed, &mut diagnostics);
     }
+    let mut sources = sources;
+    sources.extend(lists::expand(
+        &mut parsed,
+        root,
+        read_list,
+        &mut diagnostics,
+    ));
     let state = assemble::assemble(parsed, sources, &mut diagnostics);
     if diagnostics.is_empty() {
         Ok(state)

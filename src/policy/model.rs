@@ -126,7 +126,19 @@ pub struct ConnectionPolicy {
     /// `VERIFYCTL_ACTION_CLIENT_ID`/`VERIFYCTL_ACTION_CLIENT_SECRET` at apply time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resend_on_login: bool,
+    /// A file of more users of this connection, relative to this policy file: `.csv` (a
+    /// header row naming the columns `email`, `name`, `given_name`, `family_name`,
+    /// `onboarding`, `email_verification`, `user_metadata.KEY`, `app_metadata.KEY`; an empty
+    /// cell sets nothing) or `.json` (an array of user entries without `connection`). Its
+    /// users join the ones listed under `users`, with the same checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1), pattern(USERS_FILE_PATTERN))]
+    pub users_file: Option<String>,
 }
+
+/// The schema's pattern for `users_file`: a relative path ending in `.csv` or `.json` (any
+/// case). `lists.rs` checks the same.
+pub const USERS_FILE_PATTERN: &str = r"^[^/\\].*\.([cC][sS][vV]|[jJ][sS][oO][nN])$";
 
 /// The signup setting of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]

@@ -12,6 +12,7 @@ mod emulator;
 mod exactly_once;
 mod fuzz;
 mod install;
+mod lists;
 mod login_action_js;
 mod login_enforcement;
 mod plan_modes;
