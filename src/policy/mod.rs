@@ -206,13 +206,13 @@ pub fn load_sources_with_lists(
     sources: Vec<PolicySource>,
     lists: Vec<PolicySource>,
 ) -> Result<DesiredState, Diagnostics> {
-    let lists: BTreeMap<String, Arc<str>> = lists
+    let lists: BTreeMap<std::path::PathBuf, Arc<str>> = lists
         .into_iter()
-        .map(|list| (list.file.to_string(), list.text))
+        .map(|list| (lists::normalize(Path::new(&*list.file)), list.text))
         .collect();
     load(sources, None, &mut |path: &Path| {
         lists
-            .get(&path.display().to_string())
+            .get(&lists::normalize(path))
             .map(ToString::to_string)
             .ok_or(lists::ReadError::NotFound)
     })

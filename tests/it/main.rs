@@ -10,6 +10,7 @@ mod defects;
 mod email_budget;
 mod emulator;
 mod exactly_once;
+mod export;
 mod fuzz;
 mod install;
 mod lists;
