@@ -38,11 +38,22 @@ const METADATA: [&str; 2] = ["user_metadata", "app_metadata"];
 const NO_CONNECTION_HINT: &str =
     "a list file's users belong to the connection whose `users_file` names the file: remove it";
 
-/// A list file, read and split into user entries (without `connection`).
+/// A list file, read (its byte-order mark removed).
 struct ListFile {
     file: Arc<str>,
     text: Arc<str>,
-    rows: Vec<Node>,
+}
+
+/// The user entries of a list file (without `connection`), every problem reported.
+fn rows_of(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<Node> {
+    let is_json = Path::new(&**file)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        json_rows(file, text, diagnostics)
+    } else {
+        csv_rows(file, text, diagnostics)
+    }
 }
 
 /// Adds the users of every connection's `users_file` to `parsed.users` and returns the list
@@ -76,28 +87,36 @@ pub(super) fn expand(
         let Some(path) = resolve(&located.file, users_file, root, &at, diagnostics) else {
             continue;
         };
+        // A list named by several connections is read from disk once; its rows are split
+        // again for each (cheaper than holding a copy), its problems reported once.
         let first_use = !read_files.contains_key(&path);
-        if first_use {
+        let mut again = Diagnostics::default();
+        let rows = if first_use {
             let list = read_list(&path, &at, read, diagnostics);
-            if let Some(list) = &list {
+            let rows = list.as_ref().map(|list| {
                 sources.push(PolicySource {
                     file: Arc::clone(&list.file),
                     text: Arc::clone(&list.text),
                 });
-            }
+                rows_of(&list.file, &list.text, diagnostics)
+            });
             read_files.insert(path.clone(), list);
-        }
-        let Some(Some(list)) = read_files.get(&path) else {
+            rows
+        } else {
+            match read_files.get(&path) {
+                Some(Some(list)) => Some(rows_of(&list.file, &list.text, &mut again)),
+                _ => None,
+            }
+        };
+        let (Some(rows), Some(Some(list))) = (rows, read_files.get(&path)) else {
             continue;
         };
-        // A list named by several connections: its own problems are reported once.
-        let mut again = Diagnostics::default();
         let sink = if first_use {
             &mut *diagnostics
         } else {
             &mut again
         };
-        for row in &list.rows {
+        for row in rows {
             let node = with_connection(row, name);
             users.push(parse::parse_user(&list.file, &node, sink));
         }
@@ -212,28 +231,20 @@ fn read_list(
         None => Arc::from(text),
     };
     diagnostics.add_source(&file, &text);
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let rows = if is_json {
-        json_rows(&file, &text, diagnostics)
-    } else {
-        csv_rows(&file, &text, diagnostics)
-    };
-    Some(ListFile { file, text, rows })
+    Some(ListFile { file, text })
 }
 
 /// A list entry with the connection it belongs to added, as a YAML entry names it.
-fn with_connection(row: &Node, connection: &str) -> Node {
-    let mut node = row.clone();
+fn with_connection(row: Node, connection: &str) -> Node {
+    let mut node = row;
     if let NodeKind::Map(entries) = &mut node.kind {
         let key = Node {
             kind: NodeKind::Str("connection".into()),
-            loc: row.loc,
+            loc: node.loc,
         };
         let value = Node {
             kind: NodeKind::Str(connection.to_string()),
-            loc: row.loc,
+            loc: node.loc,
         };
         entries.insert(0, (key, value));
     }
