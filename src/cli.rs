@@ -41,6 +41,9 @@ pub enum Command {
     /// Work with the post-login Action verifyctl generates.
     #[command(subcommand)]
     Action(ActionCommand),
+    /// Write policy files describing the tenant as it is, to start managing it (`plan` right
+    /// after shows no changes).
+    Export(ExportArgs),
     /// Serve the built-in Auth0 Management API emulator.
     Emulator(EmulatorArgs),
     /// Print a shell completion script (e.g. `verifyctl completions bash > /etc/bash_completion.d/verifyctl`).
@@ -241,6 +244,22 @@ pub struct ApplyArgs {
     /// No progress bar or progress lines on stderr.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Directory to write the policy files to (created when missing).
+    #[arg(default_value = "policies")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Also list the users of this connection (repeatable); `--users` alone lists those of
+    /// every connection. Put DIR before a bare `--users`.
+    #[arg(long = "users", value_name = "CONNECTION", num_args = 0..=1, default_missing_value = "", action = clap::ArgAction::Append)]
+    pub users: Vec<String>,
+    /// Overwrite policy files that exist (without it, nothing is written when one does).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,6 +50,7 @@ async fn dispatch(command: Command) -> commands::CommandResult {
         Command::Apply(args) => commands::apply(args).await,
         Command::Schema => commands::schema(),
         Command::Action(ActionCommand::Render(args)) => commands::render_action(args).await,
+        Command::Export(args) => commands::export(args).await,
         Command::Emulator(args) => commands::emulator(args).await,
     }
 }

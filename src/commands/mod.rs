@@ -6,6 +6,7 @@
 mod action;
 mod apply;
 mod emulator;
+mod export;
 mod plan;
 mod validate;
 
@@ -14,6 +15,7 @@ use std::fmt;
 pub use action::render_action;
 pub use apply::apply;
 pub use emulator::emulator;
+pub use export::export;
 pub use plan::plan;
 pub use validate::{completions, schema, validate};
 

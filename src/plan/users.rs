@@ -253,6 +253,15 @@ fn mark_listed_user(
     })
 }
 
+/// Whether a PATCH of its own, only to mark a listed user as managed, changes what verifyctl
+/// will ever do. In an `off` connection that keeps users who leave, it does not: an unlisted
+/// user there gets no email and no write either way, so the mark waits for a PATCH the user
+/// gets anyway, or for the connection's policy to change (then the next plan marks them).
+/// This keeps a policy `verifyctl export` wrote (every connection `off`) a plan of no changes.
+fn standalone_mark_matters(context: &ConnectionContext) -> bool {
+    context.mode != VerificationMode::Off || context.offboarding != Offboarding::Keep
+}
+
 fn managed_change() -> FieldChange {
     change(
         "app_metadata.verifyctl.managed",
@@ -710,6 +719,7 @@ fn existing_user(
     if let (Some(spec), false) = (listed, matches!(ledger_read, LedgerRead::Unreadable(_)))
         && let Some(mark) =
             mark_listed_user(user, &target, spec, &ledger, run, &mut actions[before..])
+        && (ledger.is_managed() || standalone_mark_matters(context))
     {
         actions.push(mark);
     }

@@ -150,6 +150,8 @@ impl Diagnostics {
     pub fn sort(&mut self) {
         self.items
             .sort_by(|a, b| (&a.origin, &a.message).cmp(&(&b.origin, &b.message)));
+        // The same finding twice (a list file's row checked for two connections) is one.
+        self.items.dedup();
     }
 
     /// The items to print, in order, each file's run cut at [`Self::MAX_SHOWN_PER_FILE`]:

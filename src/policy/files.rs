@@ -1,4 +1,5 @@
-//! Finding and reading the policy files of a directory. Every entry that looks like a policy
+//! Finding and reading the policy files of a directory and its subfolders (recursively,
+//! hidden folders skipped, in path order). Every entry that looks like a policy
 //! file (`*.yaml`, `*.yml`, not starting with `.`) and cannot be read is a diagnostic, never
 //! silently skipped: a dangling or looping symbolic link, a directory, a FIFO, a device, a file
 //! over [`MAX_FILE_BYTES`], a file that is not UTF-8. The file type is checked before the file
@@ -17,7 +18,7 @@ use super::{Diagnostic, Diagnostics, Origin, PolicySource};
 /// are refused with a hint to split them, rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The policy files of `dir` (sorted by path) and the problems reading them. Fails at once
+/// The policy files of `dir` and its subfolders (sorted by path) and the problems reading them. Fails at once
 /// when the directory itself cannot be read or holds no policy file.
 pub(super) fn read_dir(dir: &Path) -> Result<(Vec<PolicySource>, Diagnostics), Diagnostics> {
     let dir_name: Arc<str> = Arc::from(dir.display().to_string());
@@ -38,28 +39,16 @@ pub(super) fn read_dir(dir: &Path) -> Result<(Vec<PolicySource>, Diagnostics), D
         }
     };
     let mut paths: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        match entry {
-            Ok(entry) => {
-                let path = entry.path();
-                if looks_like_a_policy_file(&path) {
-                    paths.push(path);
-                }
-            }
-            Err(error) => diagnostics.push(Diagnostic::new(
-                format!(
-                    "cannot list the policy directory's entries: {}",
-                    describe(&error)
-                ),
-                Origin::file(&dir_name),
-            )),
-        }
+    let mut visited = BTreeSet::new();
+    if let Ok(real) = fs::canonicalize(dir) {
+        visited.insert(real);
     }
+    collect(dir, entries, &mut paths, &mut visited, &mut diagnostics);
     paths.sort();
     if paths.is_empty() && diagnostics.is_empty() {
         diagnostics.push(
             Diagnostic::new(
-                "no policy files (*.yaml, *.yml) in this directory",
+                "no policy files (*.yaml, *.yml) in this directory or its folders",
                 Origin::file(&dir_name),
             )
             .with_hint(
@@ -87,12 +76,85 @@ pub(super) fn read_dir(dir: &Path) -> Result<(Vec<PolicySource>, Diagnostics), D
     Ok((sources, diagnostics))
 }
 
+/// Adds the policy files of one directory's `entries` to `paths`, and those of its
+/// subdirectories, recursively. Hidden entries (names starting with `.`: `.git`, editors'
+/// backup folders) are skipped, folders and files alike. A directory whose name looks like a
+/// policy file (`users.yaml/`, which a container volume mount of a missing file creates) is
+/// not descended into: `read_dir`'s caller refuses it as "not a regular file". Directories
+/// reached twice through symbolic links are read once.
+fn collect(
+    dir: &Path,
+    entries: fs::ReadDir,
+    paths: &mut Vec<PathBuf>,
+    visited: &mut BTreeSet<PathBuf>,
+    diagnostics: &mut Diagnostics,
+) {
+    let dir_name: Arc<str> = Arc::from(dir.display().to_string());
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                diagnostics.push(Diagnostic::new(
+                    format!(
+                        "cannot list the policy directory's entries: {}",
+                        describe(&error)
+                    ),
+                    Origin::file(&dir_name),
+                ));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if looks_like_a_policy_file(&path) {
+            paths.push(path);
+            continue;
+        }
+        if is_hidden(&path) || !fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        // A folder reached again through a symbolic link (or a link loop) is read once.
+        if let Ok(real) = fs::canonicalize(&path)
+            && !visited.insert(real)
+        {
+            continue;
+        }
+        match fs::read_dir(&path) {
+            Ok(inner) => collect(&path, inner, paths, visited, diagnostics),
+            Err(error) => diagnostics.push(
+                Diagnostic::new(
+                    format!("cannot read this folder of the policy directory: {}", describe(&error)),
+                    Origin::file(&Arc::from(path.display().to_string())),
+                )
+                .with_hint("make it readable by the user running verifyctl, or move it out of the policy directory"),
+            ),
+        }
+    }
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."))
+}
+
+/// Reads a user list file (`users_file`) with the same checks as a policy file: a regular
+/// file, at most [`MAX_FILE_BYTES`], UTF-8.
+pub(super) fn read_list_file(path: &Path) -> Result<String, super::lists::ReadError> {
+    use super::lists::ReadError;
+    if fs::symlink_metadata(path).is_err() {
+        return Err(ReadError::NotFound);
+    }
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    read_policy_file(path)
+        .and_then(|bytes| decode(&bytes))
+        .map_err(|problem| {
+            ReadError::Problem(problem.problem.into_diagnostic(&file), problem.source)
+        })
+}
+
 /// `*.yaml` and `*.yml`, except names starting with `.`: editors' lock and backup files
 /// (Emacs's `.#a.yaml` is a dangling symbolic link while the file is being edited).
 fn looks_like_a_policy_file(path: &Path) -> bool {
-    let hidden = path
-        .file_name()
-        .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+    let hidden = is_hidden(path);
     let extension = path.extension().and_then(|e| e.to_str());
     !hidden && matches!(extension, Some("yaml" | "yml"))
 }

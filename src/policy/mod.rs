@@ -5,13 +5,16 @@
 //! typed entries (`parse.rs`), then the entries of all files are checked against each other
 //! and assembled (`assemble.rs`). Every problem of every file is collected (syntax, types,
 //! unknown keys, bad values, and cross-file problems such as a duplicate user) before
-//! anything is returned, each with its file:line:col. Nothing here touches the network.
+//! anything is returned, each with its file:line:col. A connection's `users_file` adds the
+//! users of a CSV or JSON list (`lists.rs`), checked like the others. Nothing here touches
+//! the network.
 
 mod assemble;
 pub mod checks;
 pub mod diag;
 pub mod duration;
 mod files;
+mod lists;
 pub mod model;
 mod parse;
 pub mod schema;
@@ -216,10 +219,11 @@ pub fn load_dir(dir: &Path) -> Result<DesiredState, Diagnostics> {
     load_dir_with(dir, &Variables::default())
 }
 
-/// Reads and validates every policy file in `dir`, resolving `${NAME}` from `vars`.
+/// Reads and validates every policy file under `dir` (and the user lists they name),
+/// resolving `${NAME}` from `vars`.
 pub fn load_dir_with(dir: &Path, vars: &Variables) -> Result<DesiredState, Diagnostics> {
     let (sources, mut read_problems) = files::read_dir(dir)?;
-    match load_sources_with(sources, vars) {
+    match load(sources, Some(dir), &mut files::read_list_file, vars) {
         Ok(state) if read_problems.is_empty() => Ok(state),
         Ok(_) => {
             read_problems.sort();
@@ -234,7 +238,8 @@ pub fn load_dir_with(dir: &Path, vars: &Variables) -> Result<DesiredState, Diagn
 }
 
 /// Validates policy texts (already read) into a desired state. Pure: no I/O. A leading
-/// byte-order mark is ignored.
+/// byte-order mark is ignored. A `users_file` names a file that does not exist here: use
+/// [`load_sources_with_lists`].
 pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnostics> {
     load_sources_with(sources, &Variables::default())
 }
@@ -242,6 +247,43 @@ pub fn load_sources(sources: Vec<PolicySource>) -> Result<DesiredState, Diagnost
 /// [`load_sources`], resolving `${NAME}` from `vars`.
 pub fn load_sources_with(
     sources: Vec<PolicySource>,
+    vars: &Variables,
+) -> Result<DesiredState, Diagnostics> {
+    load(
+        sources,
+        None,
+        &mut |_: &Path| Err(lists::ReadError::NotFound),
+        vars,
+    )
+}
+
+/// [`load_sources`] with the user list files (`users_file`) the policies may name, by path
+/// (the policy file's folder joined with `users_file`, e.g. `policies/partners.csv`).
+pub fn load_sources_with_lists(
+    sources: Vec<PolicySource>,
+    lists: Vec<PolicySource>,
+) -> Result<DesiredState, Diagnostics> {
+    let lists: BTreeMap<std::path::PathBuf, Arc<str>> = lists
+        .into_iter()
+        .map(|list| (lists::normalize(Path::new(&*list.file)), list.text))
+        .collect();
+    load(
+        sources,
+        None,
+        &mut |path: &Path| {
+            lists
+                .get(&lists::normalize(path))
+                .map(ToString::to_string)
+                .ok_or(lists::ReadError::NotFound)
+        },
+        &Variables::default(),
+    )
+}
+
+fn load(
+    sources: Vec<PolicySource>,
+    root: Option<&Path>,
+    read_list: &mut lists::Reader<'_>,
     vars: &Variables,
 ) -> Result<DesiredState, Diagnostics> {
     let sources: Vec<PolicySource> = sources
@@ -261,6 +303,13 @@ pub fn load_sources_with(
         diagnostics.add_source(&source.file, &source.text);
         parse::parse_file(source, &mut resolver, &mut parsed, &mut diagnostics);
     }
+    let mut sources = sources;
+    sources.extend(lists::expand(
+        &mut parsed,
+        root,
+        read_list,
+        &mut diagnostics,
+    ));
     let mut state = assemble::assemble(parsed, sources, &mut diagnostics);
     resolver.annotate(&mut diagnostics);
     state.variables = resolver.used();

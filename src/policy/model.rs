@@ -133,6 +133,14 @@ pub struct ConnectionPolicy {
     /// managed are never blocked or deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offboarding: Option<Offboarding>,
+    /// A file of more users of this connection, relative to this policy file: `.csv` (a
+    /// header row naming the columns `email`, `name`, `given_name`, `family_name`,
+    /// `onboarding`, `email_verification`, `user_metadata.KEY`, `app_metadata.KEY`; an empty
+    /// cell sets nothing) or `.json` (an array of user entries without `connection`). Its
+    /// users join the ones listed under `users`, with the same checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1), pattern(USERS_FILE_PATTERN))]
+    pub users_file: Option<String>,
 }
 
 /// What happens to a managed user no policy lists any more.
@@ -157,6 +165,10 @@ impl Offboarding {
         }
     }
 }
+
+/// The schema's pattern for `users_file`: a relative path ending in `.csv` or `.json` (any
+/// case). `lists.rs` checks the same.
+pub const USERS_FILE_PATTERN: &str = r"^[^/\\].*\.([cC][sS][vV]|[jJ][sS][oO][nN])$";
 
 /// The signup setting of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]

@@ -321,6 +321,20 @@ pub(super) fn parse_file(
     }
 }
 
+/// Reads one user entry of a user list file (`lists.rs`), exactly as a `users:` item is read.
+pub(super) fn parse_user(
+    file: &Arc<str>,
+    node: &Node,
+    diagnostics: &mut Diagnostics,
+) -> Entry<UserPolicy> {
+    parse_entry(file, node, &USER, &shapes().user, diagnostics)
+}
+
+/// The fields a user entry may have, in declaration order.
+pub(super) fn user_fields() -> &'static [&'static str] {
+    shapes().user.fields
+}
+
 /// The items of a top-level list; nothing for `users:` left empty (null).
 fn list<'n>(
     file: &Arc<str>,

@@ -133,7 +133,7 @@ fn every_problem_of_an_entry_is_reported_in_one_run() {
         found,
         [
             "p.yaml:3:25 unknown value `requird` for `email_verification`, expected one of `required`, `trusted`, `off`",
-            "p.yaml:4:5 unknown field `sigup`, expected one of `name`, `email_verification`, `resend`, `verification_client`, `signup`, `block_unverified_login`, `resend_on_login`, `offboarding`",
+            "p.yaml:4:5 unknown field `sigup`, expected one of `name`, `email_verification`, `resend`, `verification_client`, `signup`, `block_unverified_login`, `resend_on_login`, `offboarding`, `users_file`",
             "p.yaml:5:31 `resend.max` must be a whole number from 0 to 4294967295, found the text `many`",
             "p.yaml:6:11 connection `partner-db` is defined twice",
             "p.yaml:11:17 unknown value `sometimes` for `onboarding`, expected one of `verification-email`, `password-reset`, `none`",
