@@ -1,33 +1,20 @@
 //! The binary end to end on tenant files: the README's main command, apply writing the
 //! tenant file back, confirmation rules and exit codes.
 
-use std::path::Path;
-
-use crate::support::{NOW_TEXT, repo_root, stderr, stdout, verifyctl};
-
-fn now() -> Vec<(&'static str, String)> {
-    vec![("VERIFYCTL_NOW", NOW_TEXT.to_string())]
-}
-
-fn copy_example_tenant(dir: &Path) -> String {
-    let target = dir.join("tenant.yaml");
-    std::fs::copy(repo_root().join("examples/tenant.yaml"), &target).expect("copy example");
-    target.to_str().expect("utf-8").to_string()
-}
-
-fn policies() -> String {
-    repo_root()
-        .join("policies")
-        .to_str()
-        .expect("utf-8")
-        .to_string()
-}
+use crate::support::{
+    copy_example_tenant, example_policies, now_env, repo_root, stderr, stdout, verifyctl,
+};
 
 #[test]
 fn the_readme_command_plans_the_example_tenant() {
     let output = verifyctl(
-        &["plan", &policies(), "--tenant-file", "examples/tenant.yaml"],
-        &now(),
+        &[
+            "plan",
+            &example_policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+        ],
+        &now_env(),
         None,
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -44,12 +31,12 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     let first = verifyctl(
         &[
             "apply",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             &tenant,
             "--auto-approve",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert!(
@@ -86,12 +73,12 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     let plan = verifyctl(
         &[
             "plan",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             &tenant,
             "--detailed-exitcode",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
@@ -101,12 +88,12 @@ fn apply_writes_the_tenant_file_back_and_then_nothing_is_left_to_do() {
     let second = verifyctl(
         &[
             "apply",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             &tenant,
             "--auto-approve",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert!(second.status.success());
@@ -130,8 +117,8 @@ fn apply_without_a_terminal_needs_auto_approve_and_changes_nothing() {
     let tenant = copy_example_tenant(dir.path());
     let before = std::fs::read_to_string(&tenant).expect("read");
     let output = verifyctl(
-        &["apply", &policies(), "--tenant-file", &tenant],
-        &now(),
+        &["apply", &example_policies(), "--tenant-file", &tenant],
+        &now_env(),
         Some("yes\n"),
     );
     assert_eq!(output.status.code(), Some(1));
@@ -148,30 +135,35 @@ fn detailed_exitcode_distinguishes_changes_no_changes_and_errors() {
     let changes = verifyctl(
         &[
             "plan",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
             "--detailed-exitcode",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert_eq!(changes.status.code(), Some(2));
     let without_flag = verifyctl(
-        &["plan", &policies(), "--tenant-file", "examples/tenant.yaml"],
-        &now(),
+        &[
+            "plan",
+            &example_policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+        ],
+        &now_env(),
         None,
     );
     assert_eq!(without_flag.status.code(), Some(0));
     let error = verifyctl(
         &[
             "plan",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "does-not-exist.yaml",
             "--detailed-exitcode",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert_eq!(error.status.code(), Some(1));
@@ -187,13 +179,13 @@ fn json_plans_are_versioned_documents() {
     let output = verifyctl(
         &[
             "plan",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
             "--format",
             "json",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert!(output.status.success());
@@ -213,7 +205,7 @@ fn json_plans_are_versioned_documents() {
 
 #[test]
 fn without_a_tenant_the_error_says_how_to_give_one() {
-    let output = verifyctl(&["plan", &policies()], &[], None);
+    let output = verifyctl(&["plan", &example_policies()], &[], None);
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
     assert!(text.contains("no tenant given"), "{text}");
@@ -227,11 +219,11 @@ fn action_render_prints_the_code_apply_deploys() {
         &[
             "action",
             "render",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -246,13 +238,13 @@ fn action_render_prints_the_code_apply_deploys() {
     let plan = verifyctl(
         &[
             "plan",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
             "--format",
             "json",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     let document: serde_json::Value = serde_json::from_str(&stdout(&plan)).expect("json");
@@ -308,11 +300,11 @@ fn the_readme_shows_the_action_generated_for_the_example() {
         &[
             "action",
             "render",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README");
@@ -426,7 +418,7 @@ fn bad_pacing_flags_are_refused_before_any_work() {
         let output = verifyctl(
             &[
                 "plan",
-                &policies(),
+                &example_policies(),
                 "--tenant-file",
                 "examples/tenant.yaml",
                 flag,
@@ -446,7 +438,7 @@ fn bad_pacing_flags_are_refused_before_any_work() {
     let quiet = verifyctl(
         &[
             "apply",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
             "--auto-approve",

@@ -4,50 +4,32 @@
 //! under SIGTERM, the checks apply makes before its first write, and the login gate first.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 
 use crate::support::{
-    NOW_TEXT, PolicyDir, TestTenant, repo_root, stderr, stdout, verifyctl, verifyctl_async,
+    PolicyDir, TestTenant, copy_example_tenant, example_policies, now_env, repo_root, stderr,
+    stdout, verifyctl, verifyctl_async,
 };
-
-fn now() -> Vec<(&'static str, String)> {
-    vec![("VERIFYCTL_NOW", NOW_TEXT.to_string())]
-}
-
-fn example_tenant(dir: &Path) -> String {
-    let target = dir.join("tenant.yaml");
-    std::fs::copy(repo_root().join("examples/tenant.yaml"), &target).expect("copy example");
-    target.to_str().expect("utf-8").to_string()
-}
-
-fn policies() -> String {
-    repo_root()
-        .join("policies")
-        .to_str()
-        .expect("utf-8")
-        .to_string()
-}
 
 #[test]
 fn apply_with_nothing_to_change_succeeds_without_a_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tenant = example_tenant(dir.path());
+    let tenant = copy_example_tenant(dir.path());
     let converged = verifyctl(
         &[
             "apply",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             &tenant,
             "--auto-approve",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert_eq!(converged.status.code(), Some(0), "{}", stderr(&converged));
     // No terminal, no --auto-approve, nothing to do: nothing to confirm either.
     let again = verifyctl(
-        &["apply", &policies(), "--tenant-file", &tenant],
-        &now(),
+        &["apply", &example_policies(), "--tenant-file", &tenant],
+        &now_env(),
         None,
     );
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
@@ -57,25 +39,32 @@ fn apply_with_nothing_to_change_succeeds_without_a_terminal() {
 #[test]
 fn the_hint_for_an_unconfirmed_saved_plan_keeps_the_plan() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tenant = example_tenant(dir.path());
+    let tenant = copy_example_tenant(dir.path());
     let plan = dir.path().join("p.json");
     let plan = plan.to_str().expect("utf-8");
     let saved = verifyctl(
-        &["plan", &policies(), "--tenant-file", &tenant, "--out", plan],
-        &now(),
+        &[
+            "plan",
+            &example_policies(),
+            "--tenant-file",
+            &tenant,
+            "--out",
+            plan,
+        ],
+        &now_env(),
         None,
     );
     assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
     let refused = verifyctl(
         &[
             "apply",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             &tenant,
             "--plan",
             plan,
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert_eq!(refused.status.code(), Some(1));
@@ -91,13 +80,13 @@ fn a_user_no_policy_lists_is_an_error_not_a_clean_tenant() {
     let output = verifyctl(
         &[
             "plan",
-            &policies(),
+            &example_policies(),
             "--tenant-file",
             "examples/tenant.yaml",
             "--user",
             "alice@northwind.exmaple",
         ],
-        &now(),
+        &now_env(),
         None,
     );
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
@@ -122,7 +111,11 @@ async fn a_saved_plan_is_refused_by_another_tenant_on_another_port() {
         .expect("utf-8")
         .to_string();
     let args = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
-    let saved = verifyctl_async(args(&["plan", &policies(), "--out", &plan]), first.env()).await;
+    let saved = verifyctl_async(
+        args(&["plan", &example_policies(), "--out", &plan]),
+        first.env(),
+    )
+    .await;
     assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
     let port = first
         .base_url()
@@ -136,7 +129,13 @@ async fn a_saved_plan_is_refused_by_another_tenant_on_another_port() {
         stdout(&saved)
     );
     let refused = verifyctl_async(
-        args(&["apply", &policies(), "--plan", &plan, "--auto-approve"]),
+        args(&[
+            "apply",
+            &example_policies(),
+            "--plan",
+            &plan,
+            "--auto-approve",
+        ]),
         second.env(),
     )
     .await;
@@ -151,7 +150,7 @@ async fn a_saved_plan_is_refused_by_another_tenant_on_another_port() {
 
 #[test]
 fn loopback_traffic_never_goes_through_a_proxy() {
-    let mut env = now();
+    let mut env = now_env();
     // Nothing listens there: any request through it would fail.
     for variable in [
         "HTTP_PROXY",
@@ -163,7 +162,12 @@ fn loopback_traffic_never_goes_through_a_proxy() {
         env.push((variable, "http://127.0.0.1:9".to_string()));
     }
     let output = verifyctl(
-        &["plan", &policies(), "--tenant-file", "examples/tenant.yaml"],
+        &[
+            "plan",
+            &example_policies(),
+            "--tenant-file",
+            "examples/tenant.yaml",
+        ],
         &env,
         None,
     );

@@ -182,3 +182,24 @@ pub async fn verifyctl_async(args: Vec<String>, env: Vec<(&'static str, String)>
     .await
     .expect("verifyctl task")
 }
+
+/// `VERIFYCTL_NOW` pinned to the tests' "now", for running the binary.
+pub fn now_env() -> Vec<(&'static str, String)> {
+    vec![("VERIFYCTL_NOW", NOW_TEXT.to_string())]
+}
+
+/// A copy of `examples/tenant.yaml` in `dir` (apply writes a tenant file back), by path.
+pub fn copy_example_tenant(dir: &std::path::Path) -> String {
+    let target = dir.join("tenant.yaml");
+    std::fs::copy(repo_root().join("examples/tenant.yaml"), &target).expect("copy example");
+    target.to_str().expect("utf-8").to_string()
+}
+
+/// The example policies' directory, by path.
+pub fn example_policies() -> String {
+    repo_root()
+        .join("policies")
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
