@@ -227,6 +227,17 @@ impl<'de> Deserialize<'de> for Users {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Users, A::Error> {
                 let mut users = Users::new();
                 while let Some(user) = seq.next_element::<User>()? {
+                    // Auth0 users have no `connection` field: they belong to connections
+                    // through their identities. Taken silently, the user would be in none.
+                    if user.identities.is_empty() && user.other.get("connection").is_some() {
+                        return Err(de::Error::custom(format!(
+                            "the user {} names a `connection`, which is not a user field: a user belongs to a connection through `identities: [{{connection: NAME, provider: auth0, user_id: ID}}]`",
+                            user.email
+                                .as_deref()
+                                .or(Some(user.user_id.as_str()).filter(|id| !id.is_empty()))
+                                .unwrap_or("without an email")
+                        )));
+                    }
                     if !user.user_id.is_empty() && users.contains(&user.user_id) {
                         return Err(de::Error::custom(format!(
                             "two users have the user_id {:?}; each must be unique",
@@ -285,6 +296,24 @@ mod tests {
         assert_eq!(users[0].email.as_deref(), Some("new@x.example"));
         assert_eq!(snapshot[0].email.as_deref(), Some("a@x.example"));
         assert_ne!(snapshot, users);
+    }
+
+    #[test]
+    fn a_user_naming_a_connection_instead_of_an_identity_is_refused() {
+        let error = serde_json::from_str::<Users>(
+            r#"[{"user_id": "auth0|1", "email": "a@x.example", "connection": "db"}]"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("the user a@x.example names a `connection`")
+                && error.contains("identities: [{connection: NAME"),
+            "{error}"
+        );
+        let fine = serde_json::from_str::<Users>(
+            r#"[{"user_id": "auth0|1", "email": "a@x.example", "identities": [{"connection": "db", "provider": "auth0", "user_id": "1"}]}]"#,
+        );
+        assert!(fine.is_ok());
     }
 
     #[test]
