@@ -37,6 +37,9 @@ pub fn validate(args: &ValidateArgs) -> CommandResult {
         desired.users.len(),
         plural(desired.users.len()),
     );
+    // The process ends now: freeing every user one by one (100,000 of them from a list
+    // take a tenth of the run) would only delay the exit.
+    std::mem::forget(desired);
     Ok(EXIT_OK)
 }
 

@@ -2,7 +2,8 @@
 //! contradictory settings) over the typed entries of all files, and the defaults that turn a
 //! policy entry into a spec.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
 use time::Duration;
 
@@ -66,37 +67,30 @@ pub(super) fn assemble(
             state.applications.push(spec);
         }
     }
-    let mut seen_users: BTreeMap<(String, String), Origin> = BTreeMap::new();
-    for entry in parsed.users {
+    let Identities { repeated, rank } = identities(&parsed.users);
+    // The rank of each user pushed, to put them in (connection, email) order at the end.
+    let mut ranks = Vec::with_capacity(parsed.users.len());
+    state.users.reserve(parsed.users.len());
+    for (index, entry) in parsed.users.into_iter().enumerate() {
         let Entry {
             value,
             located,
             broken,
         } = entry;
-        let identity = match &value {
-            Some(policy) => Some((policy.connection.clone(), policy.email.to_lowercase())),
-            None => located
-                .text("connection")
-                .zip(located.text("email"))
-                .map(|(c, e)| (c.to_string(), e.to_lowercase())),
-        };
-        if let Some(key) = identity {
-            if let Some(first) = seen_users.get(&key) {
-                diagnostics.push(
-                    Diagnostic::new(
-                        format!(
-                            "user {} is listed twice for connection `{}` (emails are compared case-insensitively)",
-                            excerpt(&key.1),
-                            excerpt(&key.0)
-                        ),
-                        located.field("email"),
-                    )
-                    .with_related("first listed", first.clone())
-                    .with_hint("remove one of the entries"),
-                );
-                continue;
-            }
-            seen_users.insert(key, located.field("email"));
+        if let Some((first, connection, email)) = repeated.get(&index) {
+            diagnostics.push(
+                Diagnostic::new(
+                    format!(
+                        "user {} is listed twice for connection `{}` (emails are compared case-insensitively)",
+                        excerpt(email),
+                        excerpt(connection)
+                    ),
+                    located.field("email"),
+                )
+                .with_related("first listed", first.clone())
+                .with_hint("remove one of the entries"),
+            );
+            continue;
         }
         if let Some(policy) = value
             && let Some(spec) = user_spec(
@@ -109,12 +103,133 @@ pub(super) fn assemble(
             && !broken
         {
             state.users.push(spec);
+            ranks.push(rank.get(index).copied().unwrap_or(usize::MAX));
         }
     }
+    sort_by_rank(&mut state.users, &ranks);
     state
-        .users
-        .sort_by(|a, b| (&a.connection, &a.email).cmp(&(&b.connection, &b.email)));
-    state
+}
+
+/// Puts `items` in the order of their (distinct) `ranks`, moving each item at most twice
+/// (a user is large: a comparison sort would move each many times).
+fn sort_by_rank<T>(items: &mut [T], ranks: &[usize]) {
+    // `order[k]`: the item that belongs at position `k`.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_unstable_by_key(|&i| ranks.get(i).copied().unwrap_or(usize::MAX));
+    // Follow each cycle of the permutation, swapping its items into place.
+    for start in 0..order.len() {
+        let mut at = start;
+        while order[at] != usize::MAX {
+            let from = order[at];
+            order[at] = usize::MAX;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+/// What the users' identities (connection, lower-cased email) say, found by sorting them
+/// borrowed (no map of copies of every identity, no sort of the large specs).
+struct Identities {
+    /// The entries listed again (by index): where their user was first listed, and the
+    /// connection and email they share.
+    repeated: HashMap<usize, (Origin, String, String)>,
+    /// Each entry's rank in the (connection, email) order (`usize::MAX`: no identity).
+    rank: Vec<usize>,
+}
+
+/// A user entry's identity, for sorting.
+struct Identity<'a> {
+    /// The first 8 bytes of the connection and of the email, as numbers ([`prefix`]).
+    prefixes: (u64, u64),
+    connection: &'a str,
+    email: Cow<'a, str>,
+    index: usize,
+}
+
+impl Identity<'_> {
+    /// (connection, email, entry) order; the prefixes, compared as numbers first, settle
+    /// most comparisons without reading the texts.
+    fn order(&self, other: &Identity<'_>) -> std::cmp::Ordering {
+        (self.prefixes.0.cmp(&other.prefixes.0))
+            .then_with(|| self.connection.cmp(other.connection))
+            .then_with(|| self.prefixes.1.cmp(&other.prefixes.1))
+            .then_with(|| self.email.cmp(&other.email))
+            .then_with(|| self.index.cmp(&other.index))
+    }
+}
+
+fn identities(users: &[Entry<UserPolicy>]) -> Identities {
+    let mut identities: Vec<Identity<'_>> = users
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| {
+            let (connection, email) = match &entry.value {
+                Some(policy) => (policy.connection.as_str(), policy.email.as_str()),
+                None => entry
+                    .located
+                    .text("connection")
+                    .zip(entry.located.text("email"))?,
+            };
+            let email = lowercase(email);
+            Some(Identity {
+                prefixes: (prefix(connection), prefix(&email)),
+                connection,
+                email,
+                index,
+            })
+        })
+        .collect();
+    identities.sort_unstable_by(Identity::order);
+    let mut rank = vec![usize::MAX; users.len()];
+    for (r, identity) in identities.iter().enumerate() {
+        if let Some(slot) = rank.get_mut(identity.index) {
+            *slot = r;
+        }
+    }
+    let mut repeated = HashMap::new();
+    for group in identities.chunk_by(|a, b| (a.connection, &a.email) == (b.connection, &b.email)) {
+        let [first, again @ ..] = group else {
+            continue;
+        };
+        let at = users[first.index].located.field("email");
+        for identity in again {
+            repeated.insert(
+                identity.index,
+                (
+                    at.clone(),
+                    first.connection.to_string(),
+                    first.email.to_string(),
+                ),
+            );
+        }
+    }
+    Identities { repeated, rank }
+}
+
+/// A text's first 8 bytes as a number that orders as the texts do (shorter texts padded
+/// with zeros; equal prefixes leave the order to the whole texts).
+fn prefix(text: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (to, from) in bytes.iter_mut().zip(text.bytes()) {
+        *to = from;
+    }
+    u64::from_be_bytes(bytes)
+}
+
+/// An email lower-cased, borrowed when it already is.
+fn lowercase(email: &str) -> Cow<'_, str> {
+    if email
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        Cow::Owned(email.to_lowercase())
+    } else {
+        Cow::Borrowed(email)
+    }
 }
 
 /// The connections of the policies: those without problems, and for the others, what is
@@ -554,7 +669,10 @@ fn user_spec(
     }
     ok.then(|| UserSpec {
         connection: policy.connection,
-        email: policy.email.to_lowercase(),
+        email: match lowercase(&policy.email) {
+            Cow::Borrowed(_) => policy.email,
+            Cow::Owned(email) => email,
+        },
         policy: ListedUser {
             mode,
             mode_overridden: policy.email_verification.is_some(),

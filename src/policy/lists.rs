@@ -44,15 +44,24 @@ struct ListFile {
     text: Arc<str>,
 }
 
-/// The user entries of a list file (without `connection`), every problem reported.
-fn rows_of(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<Node> {
+/// The user entries of a list file, each naming `connection` first as a YAML entry would,
+/// every problem reported.
+fn rows_of(
+    file: &Arc<str>,
+    text: &str,
+    connection: &str,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Node> {
     let is_json = Path::new(&**file)
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
         json_rows(file, text, diagnostics)
+            .into_iter()
+            .map(|row| with_connection(row, connection))
+            .collect()
     } else {
-        csv_rows(file, text, diagnostics)
+        csv_rows(file, text, Some(connection), diagnostics)
     }
 }
 
@@ -69,7 +78,6 @@ pub(super) fn expand(
     let mut read_files: BTreeMap<PathBuf, Option<ListFile>> = BTreeMap::new();
     let mut sources = Vec::new();
     let mut expanded_connections = BTreeSet::new();
-    let mut users = Vec::new();
     for entry in &parsed.connections {
         let located = &entry.located;
         let (name, users_file) = match &entry.value {
@@ -98,13 +106,13 @@ pub(super) fn expand(
                     file: Arc::clone(&list.file),
                     text: Arc::clone(&list.text),
                 });
-                rows_of(&list.file, &list.text, diagnostics)
+                rows_of(&list.file, &list.text, name, diagnostics)
             });
             read_files.insert(path.clone(), list);
             rows
         } else {
             match read_files.get(&path) {
-                Some(Some(list)) => Some(rows_of(&list.file, &list.text, &mut again)),
+                Some(Some(list)) => Some(rows_of(&list.file, &list.text, name, &mut again)),
                 _ => None,
             }
         };
@@ -116,12 +124,12 @@ pub(super) fn expand(
         } else {
             &mut again
         };
+        // Each row is moved into its entry (it is where later findings point), not copied.
+        parsed.users.reserve(rows.len());
         for row in rows {
-            let node = with_connection(row, name);
-            users.push(parse::parse_user(&list.file, &node, sink));
+            parsed.users.push(parse::parse_user(&list.file, row, sink));
         }
     }
-    parsed.users.extend(users);
     sources
 }
 
@@ -269,8 +277,14 @@ enum Column {
     Broken,
 }
 
-/// The user entries of a CSV list, every problem reported at its row and column.
-fn csv_rows(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<Node> {
+/// The user entries of a CSV list, every problem reported at its row and column; with
+/// `connection`, each entry names it first (as [`with_connection`] would add it).
+fn csv_rows(
+    file: &Arc<str>,
+    text: &str,
+    connection: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Node> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -279,6 +293,7 @@ fn csv_rows(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<N
     let mut record = csv::StringRecord::new();
     let mut columns: Option<Vec<Column>> = None;
     let mut rows = Vec::new();
+    let mut cells = Vec::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
@@ -306,13 +321,13 @@ fn csv_rows(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<N
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
         let row_loc = cursor.loc_of(text, start);
-        let cells = match scan_record(text, start, row_loc) {
-            Ok(cells) => cells,
+        match scan_record(text, start, row_loc, &mut cells) {
+            Ok(()) => {}
             Err((message, at, hint)) => {
                 diagnostics.push(Diagnostic::new(message, Origin::at(file, at)).with_hint(hint));
                 continue;
             }
-        };
+        }
         if cells.len() != record.len() {
             // Only after a quoting problem the two readings could differ; be safe.
             diagnostics.push(Diagnostic::new(
@@ -341,7 +356,15 @@ fn csv_rows(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<N
             );
             continue;
         }
-        if let Some(row) = csv_row(file, &record, &cells, columns, row_loc, diagnostics) {
+        if let Some(row) = csv_row(
+            file,
+            &record,
+            &cells,
+            columns,
+            row_loc,
+            connection,
+            diagnostics,
+        ) {
             rows.push(row);
         }
     }
@@ -463,17 +486,45 @@ fn header(
     columns
 }
 
-/// One data row as a user entry; `None` (reported) when it has no email.
+/// One data row as a user entry (naming `connection` first, when given); `None` (reported)
+/// when it has no email.
 fn csv_row(
     file: &Arc<str>,
     record: &csv::StringRecord,
     cells: &[Loc],
     columns: &[Column],
     row_loc: Loc,
+    connection: Option<&str>,
     diagnostics: &mut Diagnostics,
 ) -> Option<Node> {
-    let mut entries: Vec<(Node, Node)> = Vec::new();
-    let mut metadata: BTreeMap<&'static str, Vec<(Node, Node)>> = BTreeMap::new();
+    // Each mapping is allocated once at its size (a row's tree is kept for its entry).
+    let mut fields = 0;
+    let mut metadata_keys = [0; 2];
+    for (value, column) in record.iter().zip(columns) {
+        match column {
+            _ if value.is_empty() => {}
+            Column::Field(_) => fields += 1,
+            Column::Metadata(field, _) => {
+                metadata_keys[usize::from(*field == "user_metadata")] += 1;
+            }
+            Column::Broken => {}
+        }
+    }
+    let blocks = metadata_keys.iter().filter(|n| **n > 0).count();
+    let mut entries: Vec<(Node, Node)> =
+        Vec::with_capacity(usize::from(connection.is_some()) + fields + blocks);
+    if let Some(connection) = connection {
+        entries.push((
+            text_node("connection", row_loc),
+            text_node(connection, row_loc),
+        ));
+    }
+    let has_connection = entries.len();
+    // `app_metadata` and `user_metadata` keys, in that order (as a sorted map would give).
+    let mut metadata: [(&'static str, Vec<(Node, Node)>); 2] = [
+        ("app_metadata", Vec::with_capacity(metadata_keys[0])),
+        ("user_metadata", Vec::with_capacity(metadata_keys[1])),
+    ];
     let mut has_email = false;
     for ((value, &loc), column) in record.iter().zip(cells).zip(columns) {
         // An empty cell sets nothing, as a missing key does.
@@ -485,16 +536,17 @@ fn csv_row(
                 has_email |= field == "email";
                 entries.push((text_node(field, loc), text_node(value, loc)));
             }
-            Column::Metadata(field, key) => metadata
-                .entry(field)
-                .or_default()
-                .push((text_node(key, loc), text_node(value, loc))),
+            Column::Metadata(field, key) => {
+                if let Some((_, keys)) = metadata.iter_mut().find(|(f, _)| f == field) {
+                    keys.push((text_node(key, loc), text_node(value, loc)));
+                }
+            }
             Column::Broken => {}
         }
     }
     if !has_email {
         // An empty row (only separators) is no user and no problem.
-        if entries.is_empty() && metadata.is_empty() {
+        if entries.len() == has_connection && metadata.iter().all(|(_, keys)| keys.is_empty()) {
             return None;
         }
         if columns
@@ -509,7 +561,9 @@ fn csv_row(
         return None;
     }
     for (field, keys) in metadata {
-        let loc = keys[0].0.loc;
+        let Some(loc) = keys.first().map(|(key, _)| key.loc) else {
+            continue;
+        };
         entries.push((
             text_node(field, loc),
             Node {
@@ -562,27 +616,40 @@ impl Cursor {
 /// Where each cell of the record starting at `start` begins, checking the quoting as
 /// RFC 4180 has it: a cell is either unquoted, without any `"`, or wholly quoted, a `"`
 /// inside it doubled. Returns what is wrong, where, and what to do.
-fn scan_record(text: &str, start: usize, at: Loc) -> Result<Vec<Loc>, (String, Loc, &'static str)> {
+fn scan_record(
+    text: &str,
+    start: usize,
+    at: Loc,
+    cells: &mut Vec<Loc>,
+) -> Result<(), (String, Loc, &'static str)> {
     let mut line = at.line;
     let mut column = at.column;
-    let mut cells = vec![Loc { line, column }];
-    let mut chars = text[start.min(text.len())..].chars().peekable();
+    cells.clear();
+    cells.push(Loc { line, column });
+    // Bytes, not characters: every byte the scan looks for is ASCII, and a character's
+    // other bytes (UTF-8 continuation bytes) count for no column of their own.
+    let bytes = text.as_bytes().get(start..).unwrap_or_default();
+    let mut next = 0;
     // Whether the current cell is quoted, and where its quote opened.
     let mut quoted: Option<Loc> = None;
     let mut cell_empty = true;
     let mut after_closing_quote = false;
-    while let Some(c) = chars.next() {
+    while let Some(&c) = bytes.get(next) {
+        next += 1;
+        if c & 0xC0 == 0x80 {
+            continue;
+        }
         let here = Loc { line, column };
-        if c == '\n' {
+        if c == b'\n' {
             line += 1;
             column = 1;
         } else {
             column += 1;
         }
         if quoted.is_some() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
+            if c == b'"' {
+                if bytes.get(next) == Some(&b'"') {
+                    next += 1;
                     column += 1;
                 } else {
                     quoted = None;
@@ -592,18 +659,18 @@ fn scan_record(text: &str, start: usize, at: Loc) -> Result<Vec<Loc>, (String, L
             continue;
         }
         match c {
-            ',' => {
+            b',' => {
                 cells.push(Loc { line, column });
                 cell_empty = true;
                 after_closing_quote = false;
             }
-            '\n' => break,
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '"' if cell_empty && !after_closing_quote => {
+            b'\n' => break,
+            b'\r' if bytes.get(next) == Some(&b'\n') => {}
+            b'"' if cell_empty && !after_closing_quote => {
                 quoted = Some(here);
                 cell_empty = false;
             }
-            '"' => {
+            b'"' => {
                 return Err((
                     "a `\"` inside a cell that does not start with one".into(),
                     here,
@@ -627,7 +694,7 @@ fn scan_record(text: &str, start: usize, at: Loc) -> Result<Vec<Loc>, (String, L
             "close the quote; a `\"` inside a quoted cell is written twice (`\"\"`); the rest of the file was read as this one cell",
         ));
     }
-    Ok(cells)
+    Ok(())
 }
 
 /// The user entries of a JSON list: an array of objects, located at line:column.
@@ -706,7 +773,7 @@ fn json_rows(file: &Arc<str>, text: &str, diagnostics: &mut Diagnostics) -> Vec<
 #[cfg(test)]
 pub(super) fn rows_of_csv(text: &str) -> (Vec<Node>, Diagnostics) {
     let mut diagnostics = Diagnostics::default();
-    let rows = csv_rows(&Arc::from("l.csv"), text, &mut diagnostics);
+    let rows = csv_rows(&Arc::from("l.csv"), text, None, &mut diagnostics);
     (rows, diagnostics)
 }
 

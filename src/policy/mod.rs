@@ -386,6 +386,31 @@ mod tests {
     }
 
     #[test]
+    fn users_are_sorted_by_connection_then_email_whatever_their_prefixes() {
+        // Connection names sharing their first 8 bytes, emails ordered against them.
+        let state = load_sources(vec![source(
+            "a.yaml",
+            "connections:\n  - name: partner-us\n    email_verification: off\n  - name: partner-eu\n    email_verification: off\nusers:\n  - connection: partner-us\n    email: a@x.example\n  - connection: partner-eu\n    email: zzzzzzzzzz@x.example\n  - connection: partner-eu\n    email: Zzzzzzzzza@x.example\n  - connection: partner-us\n    email: aaaaaaaa@x.example\n  - connection: partner-eu\n    email: zzzzzzzz@x.example\n",
+        )])
+        .unwrap();
+        let users: Vec<(&str, &str)> = state
+            .users
+            .iter()
+            .map(|u| (u.connection.as_str(), u.email.as_str()))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("partner-eu", "zzzzzzzz@x.example"),
+                ("partner-eu", "zzzzzzzzza@x.example"),
+                ("partner-eu", "zzzzzzzzzz@x.example"),
+                ("partner-us", "a@x.example"),
+                ("partner-us", "aaaaaaaa@x.example"),
+            ]
+        );
+    }
+
+    #[test]
     fn reports_every_problem_of_every_file_with_locations() {
         let errors = load_sources(vec![
             source(

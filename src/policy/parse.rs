@@ -243,7 +243,8 @@ pub(super) fn parse_file(
     };
     // `${NAME}` variables, resolved on the tree (never on the text).
     resolver.substitute(&mut root, source, diagnostics);
-    let entries = match &root.kind {
+    // The entries are moved out of the tree into their `Located` (no copy of each).
+    let entries = match root.kind {
         NodeKind::Map(entries) => entries,
         NodeKind::Null => return,
         _ => {
@@ -303,7 +304,7 @@ pub(super) fn parse_file(
             _ => {
                 let shown = match &key.kind {
                     NodeKind::Str(s) => format!("`{}`", excerpt(s)),
-                    _ => found_node(key),
+                    _ => found_node(&key),
                 };
                 let mut diagnostic = Diagnostic::new(
                     format!(
@@ -324,7 +325,7 @@ pub(super) fn parse_file(
 /// Reads one user entry of a user list file (`lists.rs`), exactly as a `users:` item is read.
 pub(super) fn parse_user(
     file: &Arc<str>,
-    node: &Node,
+    node: Node,
     diagnostics: &mut Diagnostics,
 ) -> Entry<UserPolicy> {
     parse_entry(file, node, &USER, &shapes().user, diagnostics)
@@ -336,26 +337,21 @@ pub(super) fn user_fields() -> &'static [&'static str] {
 }
 
 /// The items of a top-level list; nothing for `users:` left empty (null).
-fn list<'n>(
-    file: &Arc<str>,
-    name: &str,
-    value: &'n Node,
-    diagnostics: &mut Diagnostics,
-) -> &'n [Node] {
-    match &value.kind {
+fn list(file: &Arc<str>, name: &str, value: Node, diagnostics: &mut Diagnostics) -> Vec<Node> {
+    match value.kind {
         NodeKind::Seq(items) => items,
-        NodeKind::Null => &[],
+        NodeKind::Null => Vec::new(),
         _ => {
             diagnostics.push(
                 Diagnostic::new(
-                    format!("`{name}` must be a list, found {}", found_node(value)),
+                    format!("`{name}` must be a list, found {}", found_node(&value)),
                     Origin::at(file, value.loc),
                 )
                 .with_hint(format!(
                     "write each entry on its own line starting with `- ` under `{name}:`"
                 )),
             );
-            &[]
+            Vec::new()
         }
     }
 }
@@ -363,16 +359,17 @@ fn list<'n>(
 /// Reads one entry, reporting every problem in it (see the module comment).
 fn parse_entry<T: DeserializeOwned>(
     file: &Arc<str>,
-    node: &Node,
+    node: Node,
     kind: &Kind,
     shape: &Shape,
     diagnostics: &mut Diagnostics,
 ) -> Entry<T> {
     let mut located = Located {
         file: Arc::clone(file),
-        node: node.clone(),
+        node,
         failed: BTreeSet::new(),
     };
+    let node = &located.node;
     if !matches!(node.kind, NodeKind::Map(_)) {
         diagnostics.push(
             Diagnostic::new(
@@ -504,14 +501,18 @@ fn check_shape(
         format!(" in `{}`", keys.join("."))
     };
     for (index, (key, value)) in entries.iter().enumerate() {
-        let mut removal: Vec<usize> = path.iter().map(|(i, _)| *i).collect();
-        removal.push(index);
+        // The path of this key, made only when it is set aside.
+        let removal = || {
+            let mut removal: Vec<usize> = path.iter().map(|(i, _)| *i).collect();
+            removal.push(index);
+            removal
+        };
         let NodeKind::Str(name) = &key.kind else {
             diagnostics.push(Diagnostic::new(
                 format!("keys{within} must be text, found {}", found_node(key)),
                 Origin::at(file, key.loc),
             ));
-            removals.push(removal);
+            removals.push(removal());
             continue;
         };
         if !shape.fields.contains(&name.as_str()) {
@@ -527,7 +528,7 @@ fn check_shape(
                 diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
             }
             diagnostics.push(diagnostic);
-            removals.push(removal);
+            removals.push(removal());
             if let Some((_, top)) = path.first() {
                 failed.insert(top.clone());
             }
