@@ -8,6 +8,11 @@
 //! - with `--users`, the users of the chosen connections: `users-NAME.yaml` for short lists,
 //!   `users/NAME.csv` (named by the connection's `users_file`) for long ones.
 //!
+//! When the tenant runs verifyctl's own login Action (deployed and bound by an earlier
+//! `apply`), the connections and applications it enforces are written so that the policies
+//! generate the same Action, and `login.yaml` names it (`export_login.rs` decides how; a
+//! blocked connection whose `required` mode would email anyone now is left out instead).
+//!
 //! Every file starts with the schema modeline and comments saying what to decide. The files
 //! are validated in memory before anything is written, and existing files are overwritten
 //! only with `--force`, so `plan` right after an export shows no changes.
@@ -17,11 +22,15 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{CliError, CommandResult, EXIT_OK, clock_from_env, open_session, plural};
+use super::export_login::{self, Enforcement, LoginFound, Role};
+use super::{CliError, CommandResult, EXIT_OK, clock_from_env, make_plan, open_session, plural};
 use crate::auth0::StrategyKind;
 use crate::cli::ExportArgs;
-use crate::policy::{self, PolicySource, checks};
-use crate::tenant::{Client, Connection, User};
+use crate::clock::Clock;
+use crate::login_action::{self, ResendRule};
+use crate::policy::{self, DesiredState, PolicySource, Scope, checks};
+use crate::session::TenantSession;
+use crate::tenant::{Client, Connection, LiveState, User};
 
 /// Lists longer than this are written as CSV (`users_file`), shorter ones as YAML.
 const CSV_FROM: usize = 50;
@@ -35,25 +44,28 @@ struct Tenant {
     clients: Vec<Client>,
     /// Users of the connections asked for, by connection name.
     users: BTreeMap<String, Vec<User>>,
+    /// verifyctl's login Action, as the tenant has it.
+    login: LoginFound,
 }
 
 /// `verifyctl export`
 pub async fn export(args: ExportArgs) -> CommandResult {
     let clock = clock_from_env()?;
     let session = open_session(&args.tenant, &clock).await?;
-    let read = read_tenant(&session, &args.users).await;
+    let prepared = prepare(&session, &args, &clock).await;
     let requests = session.client().stats().total();
     session.close(false).await?;
-    let tenant = read?;
-    let export = render(&tenant);
-    check_valid(&args.dir, &export.files)?;
+    let (tenant, export) = prepared?;
     write_files(&args.dir, &export.files, args.force)?;
     for note in &export.notes {
         eprintln!("note: {note}");
     }
+    for warning in &export.warnings {
+        eprintln!("warning: {warning}");
+    }
     let users: usize = export.listed.values().sum();
     eprintln!(
-        "wrote {} file{} to {} ({} connection{}, {} application{}, {} user{}) after {} request{}; `verifyctl plan {}` shows no changes until you edit them",
+        "wrote {} file{} to {} ({} connection{}, {} application{}, {} user{}) after {} request{}; `verifyctl plan {}` shows {}",
         export.files.len(),
         plural(export.files.len()),
         args.dir.display(),
@@ -66,14 +78,123 @@ pub async fn export(args: ExportArgs) -> CommandResult {
         requests,
         plural(usize::try_from(requests).unwrap_or(usize::MAX)),
         args.dir.display(),
+        if export.warnings.is_empty() {
+            "no changes until you edit them"
+        } else {
+            "only the login Action change the warning names until you edit them"
+        },
     );
     Ok(EXIT_OK)
 }
 
-async fn read_tenant(
-    session: &crate::session::TenantSession,
-    wanted: &[String],
-) -> Result<Tenant, CliError> {
+/// Reads the tenant and renders the files, validated; where verifyctl's login Action is
+/// enforced, plans the connections written `required` as `plan` will, and leaves out those
+/// that would have emails planned (an export never causes an email).
+async fn prepare(
+    session: &TenantSession,
+    args: &ExportArgs,
+    clock: &Clock,
+) -> Result<(Tenant, Export), CliError> {
+    let mut tenant = read_tenant(session, &args.users).await?;
+    let mut export = render(&tenant);
+    let mut desired = check_valid(&args.dir, &export.files)?;
+    let required = match &tenant.login {
+        LoginFound::Enforced(enforcement) => enforcement.required_connections(),
+        _ => Vec::new(),
+    };
+    if !required.is_empty() {
+        let scope = Scope::new(&required, &[]);
+        let (plan, _, _) = make_plan(session, &desired, &scope, clock).await?;
+        let emails = export_login::emails_by_connection(&plan);
+        if let LoginFound::Enforced(enforcement) = &mut tenant.login
+            && !emails.is_empty()
+        {
+            for (connection, count) in emails {
+                enforcement
+                    .left_out
+                    .insert(connection, export_login::emailing_reason(count));
+            }
+            export = render(&tenant);
+            desired = check_valid(&args.dir, &export.files)?;
+        }
+    }
+    match &tenant.login {
+        LoginFound::Enforced(enforcement) => {
+            check_action_kept(&tenant, enforcement, &desired, &mut export);
+        }
+        LoginFound::Unparsed { name, why } => export
+            .warnings
+            .push(export_login::unparsed_warning(name, why)),
+        LoginFound::Unreadable => export.notes.push(format!(
+            "the credentials cannot read Actions (read:actions), so export could not check whether verifyctl's login Action `{}` is bound; if it is, the next apply unbinds it: check with `verifyctl plan`",
+            policy::LoginSpec::DEFAULT_ACTION_NAME
+        )),
+        LoginFound::NotBound => {}
+    }
+    Ok((tenant, export))
+}
+
+/// Warns when the exported policies generate other code than the tenant's Action runs
+/// (the next apply then changes it), saying why.
+fn check_action_kept(
+    tenant: &Tenant,
+    enforcement: &Enforcement,
+    desired: &DesiredState,
+    export: &mut Export,
+) {
+    let live = LiveState {
+        connections: tenant
+            .connections
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect(),
+        clients: tenant.clients.clone(),
+        ..LiveState::default()
+    };
+    let code = crate::plan::login_rules(desired, &live)
+        .ok()
+        .filter(login_action::LoginRules::enforces_anything)
+        .map(|rules| login_action::render(&rules));
+    if code.as_deref().is_some_and(|code| enforcement.keeps(code)) {
+        return;
+    }
+    let connections: BTreeSet<&str> = tenant.connections.iter().map(|c| c.name.as_str()).collect();
+    let client_ids: BTreeSet<&str> = tenant
+        .clients
+        .iter()
+        .map(|c| c.client_id.as_str())
+        .collect();
+    let mut why: Vec<String> = enforcement
+        .left_out
+        .iter()
+        .filter(|(c, _)| enforcement.rules.blocked_connections.contains(*c))
+        .map(|(c, _)| format!("`{c}` is left out (see connections.yaml)"))
+        .collect();
+    let missing = export_login::missing_from_tenant(&enforcement.rules, &connections, &client_ids);
+    if !missing.is_empty() {
+        why.push(format!(
+            "it names what the tenant no longer has: {}",
+            missing.join(", ")
+        ));
+    }
+    if why.is_empty() {
+        why.push(
+            "its code is not what this verifyctl generates for its rules (another verifyctl version, or edited)".into(),
+        );
+    }
+    let next = if code.is_some() {
+        "the next `verifyctl apply` redeploys it with the code the exported policies generate"
+    } else {
+        "the exported policies enforce nothing at login, so the next `verifyctl apply` unbinds it (every other binding stays)"
+    };
+    export.warnings.push(format!(
+        "the tenant's login Action `{}` cannot be kept exactly as it is: {}; {next}. `verifyctl plan` shows the change; no email is planned by the export's choices",
+        enforcement.action_name,
+        why.join("; ")
+    ));
+}
+
+async fn read_tenant(session: &TenantSession, wanted: &[String]) -> Result<Tenant, CliError> {
     let client = session.client();
     let mut connections = client.list_connections().await?;
     connections.sort_by(|a, b| a.name.cmp(&b.name));
@@ -111,10 +232,12 @@ async fn read_tenant(
             users.insert(connection.name.clone(), list);
         }
     }
+    let login = export_login::read_login(client).await?;
     Ok(Tenant {
         connections,
         clients,
         users,
+        login,
     })
 }
 
@@ -122,6 +245,8 @@ async fn read_tenant(
 struct Export {
     files: Vec<(PathBuf, String)>,
     notes: Vec<String>,
+    /// What the user must act on (the login Action would change).
+    warnings: Vec<String>,
     applications: usize,
     /// Users listed per connection.
     listed: BTreeMap<String, usize>,
@@ -139,12 +264,31 @@ fn render(tenant: &Tenant) -> Export {
     let mut export = Export {
         files: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
         applications: 0,
         listed: BTreeMap::new(),
+    };
+    let enforcement = match &tenant.login {
+        LoginFound::Enforced(enforcement) => Some(enforcement),
+        _ => None,
     };
     let mut file_names = BTreeSet::new();
     let mut connections = String::from(MODELINE);
     connections.push_str(CONNECTIONS_HEADER);
+    if let Some(enforcement) = enforcement {
+        let _ = write!(
+            connections,
+            "#
+# The tenant runs verifyctl's post-login Action (`{}`, see
+# login.yaml). So that these policies generate the same Action, the connections it blocks
+# are `required` with `block_unverified_login: true`, the ones it lets pass are `off`, and
+# the others are left out (commented out below, with why). A `required` connection's
+# unverified users are sent verification emails: export planned each one and leaves it out
+# where any email would be planned now, so that the export sends nothing.
+",
+            enforcement.action_name
+        );
+    }
     connections.push_str(if tenant.connections.is_empty() {
         "connections: []\n"
     } else {
@@ -152,6 +296,19 @@ fn render(tenant: &Tenant) -> Export {
     });
     for connection in &tenant.connections {
         let kind = StrategyKind::of(&connection.strategy);
+        let role = enforcement.map_or(Role::Plain, |e| e.role(&connection.name));
+        if let Role::LeftOut(why) = role {
+            let blocked =
+                enforcement.is_some_and(|e| e.rules.blocked_connections.contains(&connection.name));
+            left_out(&mut connections, connection, kind, why, blocked);
+            if tenant.users.contains_key(&connection.name) {
+                export.notes.push(format!(
+                    "the users of `{}` are not listed: the connection is left out of the policies (see connections.yaml)",
+                    connection.name
+                ));
+            }
+            continue;
+        }
         let users = tenant
             .users
             .get(&connection.name)
@@ -167,9 +324,17 @@ fn render(tenant: &Tenant) -> Export {
             }
         );
         let _ = writeln!(connections, "  - name: {}", scalar(&connection.name));
-        connections.push_str(
-            "    email_verification: off        # decide: required | trusted | off (off changes nothing)\n",
-        );
+        match role {
+            Role::Blocked(resend) => {
+                blocked_settings(&mut connections, &connection.name, resend, tenant, &mut export.warnings);
+            }
+            Role::Exempt => connections.push_str(
+                "    email_verification: off        # the login Action lets its users pass, as `off` (and `trusted`) ask; decide: required | trusted | off\n",
+            ),
+            Role::Plain | Role::LeftOut(_) => connections.push_str(
+                "    email_verification: off        # decide: required | trusted | off (off changes nothing)\n",
+            ),
+        }
         connections.push_str(
             "    offboarding: keep              # decide: keep | block | delete, for managed users no policy lists any more\n",
         );
@@ -213,14 +378,140 @@ fn render(tenant: &Tenant) -> Export {
     export
         .files
         .insert(0, (PathBuf::from("connections.yaml"), connections));
-    let (applications, count) = applications_yaml(&tenant.clients);
+    let (applications, count) = applications_yaml(&tenant.clients, enforcement);
     export.applications = count;
     if count > 0 {
         export
             .files
             .insert(1, (PathBuf::from("applications.yaml"), applications));
     }
+    if let Some(enforcement) = enforcement {
+        export
+            .files
+            .push((PathBuf::from("login.yaml"), login_yaml(enforcement)));
+    }
     export
+}
+
+/// A blocked connection's settings: what the Action enforces for it.
+fn blocked_settings(
+    out: &mut String,
+    connection: &str,
+    resend: Option<&ResendRule>,
+    tenant: &Tenant,
+    warnings: &mut Vec<String>,
+) {
+    out.push_str(
+        "    # The login Action denies this connection's unverified users, which only `required` with
+    # `block_unverified_login` asks for. `required` sends a verification email to each
+    # unverified user who was never sent one (within `resend`); export planned this
+    # connection and no email is due now.
+    email_verification: required
+    block_unverified_login: true
+",
+    );
+    let Some(resend) = resend else {
+        return;
+    };
+    out.push_str(
+        "    resend_on_login: true          # the Action re-sends the email on a denied login\n",
+    );
+    if (resend.after_seconds, resend.max) != (0, 1) {
+        let after =
+            policy::duration::format_duration(time::Duration::seconds(resend.after_seconds));
+        if policy::duration::parse_resend_after(&after).is_ok() && resend.max > 0 {
+            let _ = writeln!(out, "    resend: {{ after: {after}, max: {} }}", resend.max);
+        } else {
+            warnings.push(format!(
+                "the login Action re-sends for `{connection}` every {} seconds at most {} times, which no policy can say; the next apply changes it",
+                resend.after_seconds, resend.max
+            ));
+        }
+    }
+    if let Some(client_id) = &resend.client_id {
+        let named: Vec<&Client> = tenant
+            .clients
+            .iter()
+            .filter(|c| c.client_id == *client_id)
+            .collect();
+        let unique = named.first().filter(|c| {
+            tenant.clients.iter().filter(|o| o.name == c.name).count() == 1
+                && !c.name.trim().is_empty()
+        });
+        match unique {
+            Some(client) => {
+                let _ = writeln!(out, "    verification_client: {}", scalar(&client.name));
+            }
+            None => warnings.push(format!(
+                "the login Action's re-sent emails for `{connection}` use the application {client_id}, which no unique application name names (`verification_client` takes a name); the next apply changes it"
+            )),
+        }
+    }
+}
+
+/// A connection left out of the policies, as comments saying why and what to write.
+fn left_out(
+    out: &mut String,
+    connection: &Connection,
+    kind: StrategyKind,
+    why: &str,
+    blocked: bool,
+) {
+    let _ = writeln!(
+        out,
+        "\n  # {} ({}): left out of the policies.",
+        describe_kind(kind),
+        connection.strategy
+    );
+    for line in wrap(&format!("Why: {why}."), 86) {
+        let _ = writeln!(out, "  # {line}");
+    }
+    out.push_str("  # To manage it, decide and uncomment:\n");
+    let _ = writeln!(out, "  # - name: {}", scalar(&connection.name));
+    if blocked {
+        out.push_str("  #   email_verification: required\n  #   block_unverified_login: true\n");
+    } else {
+        out.push_str("  #   email_verification: off\n");
+    }
+}
+
+/// `text` in lines of at most `width` characters (words longer than that stay whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// `login.yaml`: the Action's name and deny message, as the tenant runs it.
+fn login_yaml(enforcement: &Enforcement) -> String {
+    let mut out = String::from(MODELINE);
+    let _ = write!(
+        out,
+        "#
+# Written by `verifyctl export`: verifyctl's post-login Action as the tenant runs it. The
+# connections it blocks and the applications it requires are in connections.yaml and
+# applications.yaml; while any policy asks for enforcement, `apply` keeps this Action
+# deployed and bound, and when none does any more, it unbinds it.
+login:
+  action_name: {}
+  deny_message: {}
+",
+        scalar(&enforcement.action_name),
+        scalar(&enforcement.rules.deny_message)
+    );
+    out
 }
 
 const CONNECTIONS_HEADER: &str = "#
@@ -373,7 +664,7 @@ fn users_csv(users: &[Listed<'_>]) -> String {
 }
 
 /// `applications.yaml`, and how many applications it names.
-fn applications_yaml(clients: &[Client]) -> (String, usize) {
+fn applications_yaml(clients: &[Client], enforcement: Option<&Enforcement>) -> (String, usize) {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for client in clients {
         *names.entry(client.name.as_str()).or_insert(0) += 1;
@@ -404,7 +695,16 @@ applications:
             // A name another application shares cannot name one of them.
             let _ = writeln!(out, "  - client_id: {}", scalar(&client.client_id));
         }
-        out.push_str("    email_verification: off        # decide: required | off\n");
+        let required = enforcement.is_some_and(|e| {
+            e.rules
+                .required_applications
+                .contains_key(&client.client_id)
+        });
+        out.push_str(if required {
+            "    email_verification: required   # as the login Action enforces: it denies unverified users logging in to it; decide: required | off\n"
+        } else {
+            "    email_verification: off        # decide: required | off\n"
+        });
     }
     (out, clients.len())
 }
@@ -451,7 +751,7 @@ fn scalar(text: &str) -> String {
 
 /// Loads the files as `plan` will, before anything is written: an export that would not
 /// validate is a bug, never a half-written policy directory.
-fn check_valid(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), CliError> {
+fn check_valid(dir: &Path, files: &[(PathBuf, String)]) -> Result<DesiredState, CliError> {
     let mut sources = Vec::new();
     let mut lists = Vec::new();
     for (path, text) in files {
@@ -473,8 +773,7 @@ fn check_valid(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), CliError> 
             ),
             Some("this is a verifyctl bug: please report it with the messages above".into()),
         )
-    })?;
-    Ok(())
+    })
 }
 
 fn write_files(dir: &Path, files: &[(PathBuf, String)], force: bool) -> Result<(), CliError> {

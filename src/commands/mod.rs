@@ -7,6 +7,7 @@ mod action;
 mod apply;
 mod emulator;
 mod export;
+mod export_login;
 mod plan;
 mod validate;
 

@@ -216,3 +216,179 @@ async fn export_then_plan_is_empty_for_a_ten_thousand_user_connection() {
     );
     assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
 }
+
+/// A tenant where an earlier apply deployed and bound verifyctl's login Action: `partners`
+/// blocks unverified logins, `staff` is trusted, `guests` is in no policy, and Partner Portal
+/// requires a verified address.
+const ENFORCED_TENANT: &str = r#"
+domain: enforced.test
+clients:
+  - {client_id: PortalClient00000000000000000001, name: Partner Portal, app_type: regular_web}
+  - {client_id: OtherClient000000000000000000001, name: Back Office, app_type: spa}
+connections:
+  - {id: con_PartnersDb000001, name: partners, strategy: auth0, options: {disable_signup: true}}
+  - {id: con_StaffDb000000001, name: staff, strategy: auth0, options: {disable_signup: true}}
+  - {id: con_GuestsDb00000001, name: guests, strategy: auth0, options: {}}
+users:
+  - {user_id: "auth0|p1", email: ann@partner.example, email_verified: false, identities: [{connection: partners, user_id: p1, provider: auth0, isSocial: false}]}
+  - {user_id: "auth0|p2", email: bob@partner.example, email_verified: true, identities: [{connection: partners, user_id: p2, provider: auth0, isSocial: false}]}
+  - {user_id: "auth0|g1", email: gus@guest.example, email_verified: false, identities: [{connection: guests, user_id: g1, provider: auth0, isSocial: false}]}
+"#;
+
+const ENFORCING_POLICY: &str = "connections:\n  - name: partners\n    email_verification: required\n    block_unverified_login: true\n  - name: staff\n    email_verification: trusted\napplications:\n  - name: Partner Portal\n    email_verification: required\nlogin:\n  deny_message: Verify your address first.\n";
+
+async fn export_to(tenant: &TestTenant, out: &str, force: bool) -> std::process::Output {
+    let mut args = vec!["export".to_string(), out.to_string()];
+    if force {
+        args.push("--force".into());
+    }
+    verifyctl_async(args, tenant.env()).await
+}
+
+async fn plan_of(tenant: &TestTenant, dir: &str) -> std::process::Output {
+    verifyctl_async(
+        vec!["plan".into(), dir.into(), "--detailed-exitcode".into()],
+        tenant.env(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn export_keeps_the_login_action_an_earlier_apply_deployed_and_plans_no_email() {
+    let tenant = TestTenant::from_yaml(ENFORCED_TENANT).await;
+    let work = tempfile::tempdir().unwrap();
+    let first = work.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::write(first.join("p.yaml"), ENFORCING_POLICY).unwrap();
+    let first = first.display().to_string();
+    let applied = verifyctl_async(
+        vec!["apply".into(), first.clone(), "--auto-approve".into()],
+        tenant.env(),
+    )
+    .await;
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    assert_eq!(plan_of(&tenant, &first).await.status.code(), Some(0));
+
+    let out = work.path().join("exported").display().to_string();
+    let exported = export_to(&tenant, &out, false).await;
+    assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
+    assert!(
+        !stderr(&exported).contains("warning"),
+        "{}",
+        stderr(&exported)
+    );
+    let connections = std::fs::read_to_string(format!("{out}/connections.yaml")).unwrap();
+    assert!(
+        connections.contains("  - name: partners\n    # The login Action denies")
+            && connections
+                .contains("    email_verification: required\n    block_unverified_login: true\n"),
+        "{connections}"
+    );
+    assert!(
+        connections.contains("  - name: staff\n    email_verification: off        # the login Action lets its users pass"),
+        "{connections}"
+    );
+    // In no policy, so neither blocked nor exempt: left out, as comments.
+    assert!(
+        connections.contains("left out of the policies.")
+            && connections.contains("  # - name: guests\n"),
+        "{connections}"
+    );
+    let applications = std::fs::read_to_string(format!("{out}/applications.yaml")).unwrap();
+    assert!(
+        applications.contains("  - name: Partner Portal\n    email_verification: required "),
+        "{applications}"
+    );
+    assert!(
+        applications.contains("  - name: Back Office\n    email_verification: off "),
+        "{applications}"
+    );
+    let login = std::fs::read_to_string(format!("{out}/login.yaml")).unwrap();
+    assert!(
+        login.contains("  action_name: verifyctl-email-verification\n  deny_message: Verify your address first.\n"),
+        "{login}"
+    );
+    let plan = plan_of(&tenant, &out).await;
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+    assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
+
+    // A new unverified user was never sent an email: `required` would plan one now, so the
+    // connection is left out, with a warning, and the plan has no email (only the Action
+    // change the warning announces).
+    tenant
+        .client()
+        .create_user(&verifyctl::tenant::types::CreateUserRequest {
+            connection: "partners".into(),
+            email: "cy@partner.example".into(),
+            password: Some(verifyctl::secret::Secret::new("Correct-Horse-9-Battery")),
+            email_verified: false,
+            verify_email: false,
+            profile: verifyctl::auth0::Profile::default(),
+        })
+        .await
+        .unwrap();
+    let again = export_to(&tenant, &out, true).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("warning: the tenant's login Action `verifyctl-email-verification` cannot be kept exactly as it is: `partners` is left out"),
+        "{}",
+        stderr(&again)
+    );
+    let connections = std::fs::read_to_string(format!("{out}/connections.yaml")).unwrap();
+    assert!(
+        connections.contains("send 1 email")
+            && connections.contains("  # - name: partners\n  #   email_verification: required\n  #   block_unverified_login: true\n"),
+        "{connections}"
+    );
+    let plan = plan_of(&tenant, &out).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", stdout(&plan));
+    let shown = stdout(&plan);
+    assert!(shown.contains("login Action"), "{shown}");
+    assert!(!shown.to_lowercase().contains("email to"), "{shown}");
+    assert!(!shown.contains("send verification"), "{shown}");
+}
+
+#[tokio::test]
+async fn an_action_whose_rules_cannot_be_read_is_exported_as_before_with_a_warning() {
+    let tenant = TestTenant::from_yaml(
+        r#"
+domain: edited.test
+connections:
+  - {id: con_PartnersDb000001, name: partners, strategy: auth0, options: {disable_signup: true}}
+actions:
+  - name: verifyctl-email-verification
+    code: "exports.onExecutePostLogin = async (event, api) => { api.access.deny('no'); };"
+    deployed_version: {}
+bindings:
+  post-login:
+    - action_name: verifyctl-email-verification
+"#,
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("exported").display().to_string();
+    let exported = export_to(&tenant, &out, false).await;
+    assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
+    let warned = stderr(&exported);
+    assert!(
+        warned.contains("warning: the tenant's login Action `verifyctl-email-verification` is deployed and bound, but its code has no `const POLICY = {…};` line")
+            && warned.contains("the next `verifyctl apply` will unbind it")
+            && warned.contains("`block_unverified_login: true`"),
+        "{warned}"
+    );
+    let connections = std::fs::read_to_string(format!("{out}/connections.yaml")).unwrap();
+    assert!(
+        connections.contains("  - name: partners\n    email_verification: off "),
+        "{connections}"
+    );
+    assert!(!std::path::Path::new(&format!("{out}/login.yaml")).exists());
+    let plan = plan_of(&tenant, &out).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", stdout(&plan));
+    assert!(stdout(&plan).contains("unbind"), "{}", stdout(&plan));
+}
