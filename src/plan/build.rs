@@ -228,7 +228,7 @@ pub(super) fn resolve(
                             spec.name
                         ),
                         origin: spec.origin.to_string(),
-                        hint: "use the application's exact name as shown in the Auth0 dashboard"
+                        hint: "use the application's exact name as shown in the Auth0 dashboard; if several applications share it, rename all but one there (`verification_client` takes a name)"
                             .into(),
                     });
                 })
@@ -271,7 +271,7 @@ pub(super) fn resolve(
             Err(message) => errors.push(PlanError {
                 message: format!("{}: {message}", application.selector),
                 origin: application.origin.to_string(),
-                hint: "check the name or client_id in the Auth0 dashboard (Applications)".into(),
+                hint: "check the name or client_id in the Auth0 dashboard (Applications); an application whose name is shared is named by `client_id:` instead".into(),
             }),
         }
     }
@@ -292,7 +292,7 @@ fn client_by_name(live: &LiveState, name: &str) -> Result<(String, String), Stri
         [one] => Ok((one.client_id.clone(), one.name.clone())),
         [] => Err(format!("no application is named \"{name}\"")),
         many => Err(format!(
-            "{} applications are named \"{name}\" ({}); name it by client_id instead",
+            "{} applications are named \"{name}\" ({})",
             many.len(),
             many.iter()
                 .map(|c| c.client_id.as_str())

@@ -448,6 +448,31 @@ fn missing_connections_and_applications_are_errors_listed_together() {
 }
 
 #[test]
+fn a_shared_application_name_is_an_error_with_the_way_out_of_each_place() {
+    let policy = "connections:\n  - name: partners\n    email_verification: required\n    verification_client: Partner Portal\napplications:\n  - name: Partner Portal\n    email_verification: required\n";
+    let mut state = live(&[connection("partners", "auth0")], vec![]);
+    let mut twin = state.clients[0].clone();
+    twin.client_id = "portal000000000000000000000000002".into();
+    state.clients.push(twin);
+    let errors = build_plan(&desired(policy), &state, NOW).unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].message.ends_with(
+        "2 applications are named \"Partner Portal\" (portal000000000000000000000000001, portal000000000000000000000000002)"
+    ), "{}", errors[0].message);
+    // `verification_client` takes names only; an application selector can use client_id.
+    assert!(
+        errors[0].hint.contains("rename all but one"),
+        "{}",
+        errors[0].hint
+    );
+    assert!(
+        errors[1].hint.contains("named by `client_id:` instead"),
+        "{}",
+        errors[1].hint
+    );
+}
+
+#[test]
 fn same_inputs_give_the_same_plan_in_a_stable_order() {
     let policy = format!(
         "{REQUIRED}users:\n  - connection: partners\n    email: z@p.example\n  - connection: partners\n    email: b@p.example\n"
