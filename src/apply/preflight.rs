@@ -42,17 +42,26 @@ pub fn check(
     }
 }
 
-fn action_secrets(plan: &Plan, env: &impl Fn(&str) -> Option<String>, problems: &mut Vec<Problem>) {
+/// The Action secrets' variables that `env` lacks, when the plan deploys a login Action
+/// that re-sends emails (none otherwise). Plan warns with it; apply refuses with it.
+pub fn missing_action_secrets(
+    plan: &Plan,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<&'static str> {
     let needs_secrets = plan.actions.iter().any(|action| {
         matches!(&action.operation, Operation::DeployLoginAction(d) if !d.secret_names.is_empty())
     });
     if !needs_secrets {
-        return;
+        return Vec::new();
     }
-    let missing: Vec<&str> = [ENV_ACTION_CLIENT_ID, ENV_ACTION_CLIENT_SECRET]
+    [ENV_ACTION_CLIENT_ID, ENV_ACTION_CLIENT_SECRET]
         .into_iter()
         .filter(|name| env(name).is_none_or(|value| value.is_empty()))
-        .collect();
+        .collect()
+}
+
+fn action_secrets(plan: &Plan, env: &impl Fn(&str) -> Option<String>, problems: &mut Vec<Problem>) {
+    let missing = missing_action_secrets(plan, env);
     if missing.is_empty() {
         return;
     }

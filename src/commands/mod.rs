@@ -23,11 +23,8 @@ pub use validate::{completions, schema, validate};
 use crate::cli::{TenantArgs, VarArgs};
 use crate::clock::{Clock, parse_timestamp};
 use crate::emulator::EmulatorConfig;
-use crate::login_action;
 use crate::mask::{MaskingWriter, SecretMask};
-use crate::plan::{
-    ActionKind, Operation, Plan, PlanError, Scope, Warning, WarningKind, build_plan_in,
-};
+use crate::plan::{Plan, PlanError, Scope, Warning, WarningKind, build_plan_in};
 use crate::policy::{self, DesiredState, Diagnostics, Variables};
 use crate::report::PlanContext;
 use crate::session::{SessionError, TenantSession, TenantSource};
@@ -249,33 +246,25 @@ pub(super) async fn make_plan(
 }
 
 /// The one plan check that depends on the environment: a login Action that re-sends emails
-/// needs its credentials at apply time.
+/// needs its credentials at apply time (the same check apply's preflight refuses with).
 fn warn_about_missing_action_secrets(plan: &mut Plan) {
-    let needs_secrets = plan.actions.iter().any(|action| {
-        action.kind() == ActionKind::DeployLoginAction
-            && matches!(&action.operation, Operation::DeployLoginAction(d) if !d.secret_names.is_empty())
-    });
-    let missing: Vec<&str> = [
-        login_action::ENV_ACTION_CLIENT_ID,
-        login_action::ENV_ACTION_CLIENT_SECRET,
-    ]
-    .into_iter()
-    .filter(|variable| std::env::var(variable).map_or(true, |v| v.is_empty()))
-    .collect();
-    if needs_secrets && !missing.is_empty() {
-        plan.warnings.push(Warning {
-            kind: WarningKind::ActionSecretsMissing,
-            connection: None,
-            message: format!(
-                "the login Action re-sends verification emails with its own Management API credentials, but {} {} not set here; apply will fail that action until {} set",
-                missing.join(" and "),
-                if missing.len() == 1 { "is" } else { "are" },
-                if missing.len() == 1 { "it is" } else { "they are" }
-            ),
-            users: Vec::new(),
-            user_count: 0,
-        });
+    let missing =
+        crate::apply::preflight::missing_action_secrets(plan, |name| std::env::var(name).ok());
+    if missing.is_empty() {
+        return;
     }
+    plan.warnings.push(Warning {
+        kind: WarningKind::ActionSecretsMissing,
+        connection: None,
+        message: format!(
+            "the login Action re-sends verification emails with its own Management API credentials, but {} {} not set here; apply will refuse to start until {} set",
+            missing.join(" and "),
+            if missing.len() == 1 { "is" } else { "are" },
+            if missing.len() == 1 { "it is" } else { "they are" }
+        ),
+        users: Vec::new(),
+        user_count: 0,
+    });
 }
 
 /// The pacing the operator asked for (`--max-rps`, `--rate-share`).

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use time::Duration;
-use verifyctl::apply::{ApplyOptions, OutcomeStatus, apply_plan};
+use verifyctl::apply::OutcomeStatus;
 use verifyctl::emulator::{OutboxKind, TenantState, Timings};
-use verifyctl::plan::{Action, ActionKind, Operation, Plan};
+use verifyctl::plan::{Action, ActionKind, Operation};
 use verifyctl::policy::DesiredState;
 use verifyctl::tenant::types::CreateUserRequest;
 
@@ -44,17 +44,6 @@ fn policy_yaml(staff: usize, partners: usize) -> String {
         ));
     }
     yaml
-}
-
-async fn apply(tenant: &TestTenant, plan: &Plan) -> verifyctl::apply::ApplyReport {
-    apply_plan(
-        &tenant.client(),
-        plan,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await
 }
 
 fn requests(tenant: &TestTenant, method: &str, path: &str) -> usize {
@@ -115,7 +104,7 @@ async fn thousands_of_creates_take_a_handful_of_requests() {
         first.reason
     );
     let before = tenant.emulator.requests().len();
-    let report = apply(&tenant, &plan).await;
+    let report = tenant.apply(&plan).await;
     assert_eq!(
         report.failed(),
         0,
@@ -186,7 +175,7 @@ async fn refused_records_are_failed_actions_with_auth0s_message() {
     if let Operation::ImportUser { user, .. } = &mut plan.actions[3].operation {
         user.email = "not an address".into();
     }
-    let report = apply(&tenant, &plan).await;
+    let report = tenant.apply(&plan).await;
     let failed: Vec<_> = report
         .outcomes
         .iter()
@@ -222,7 +211,7 @@ async fn a_user_created_since_the_plan_is_found_not_duplicated() {
         })
         .await
         .expect("created meanwhile");
-    let report = apply(&tenant, &plan).await;
+    let report = tenant.apply(&plan).await;
     assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
     let outcome = report
         .outcomes
@@ -285,7 +274,7 @@ async fn a_kill_during_an_import_converges_without_duplicates() {
         next.actions.iter().map(Action::kind).collect::<Vec<_>>()
     );
     assert_eq!(next.actions.len(), 20);
-    let report = apply(&tenant, &next).await;
+    let report = tenant.apply(&next).await;
     assert_eq!(report.failed(), 0);
     tenant.clock.advance(Duration::minutes(5));
     assert!(tenant.plan(&desired).await.is_empty());

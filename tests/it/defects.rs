@@ -354,7 +354,7 @@ async fn a_token_without_the_scopes_the_plan_needs_stops_apply_before_the_first_
 /// protects are not created; the existing user is still emailed.
 #[tokio::test]
 async fn a_failed_login_gate_holds_back_the_users_it_protects() {
-    use verifyctl::apply::{ApplyOptions, OutcomeStatus, apply_plan};
+    use verifyctl::apply::OutcomeStatus;
     use verifyctl::plan::ActionKind;
     let tenant = TestTenant::from_yaml(GATED_TENANT).await;
     let policy = crate::support::desired(&GATED_POLICY.replace(
@@ -368,14 +368,7 @@ async fn a_failed_login_gate_holds_back_the_users_it_protects() {
         ActionKind::CreateUser,
         "the plan lists users first; apply still runs the gate first"
     );
-    let report = apply_plan(
-        &tenant.client(),
-        &plan,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
+    let report = tenant.apply(&plan).await;
     let of_kind = |kind: ActionKind| -> Vec<_> {
         report.outcomes.iter().filter(|o| o.kind == kind).collect()
     };
@@ -402,14 +395,7 @@ async fn a_failed_login_gate_holds_back_the_users_it_protects() {
     // Once the Action builds, the next run creates them.
     tenant.emulator.set_action_builds_fail(false);
     let retry = tenant.plan(&policy).await;
-    let report = apply_plan(
-        &tenant.client(),
-        &retry,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
+    let report = tenant.apply(&retry).await;
     assert_eq!(report.failed(), 0);
     assert_eq!(tenant.emulator.snapshot().users.len(), 3);
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use verifyctl::apply::{ApplyOptions, apply_plan};
 use verifyctl::emulator::TenantState;
 use verifyctl::plan::{ActionKind, CreateEmail, Operation, Plan, WarningKind};
 
@@ -88,14 +87,7 @@ async fn a_budget_spreads_the_emails_over_runs_and_each_goes_out_once() {
             break;
         }
         assert!(emails_in(&plan) <= 10, "never more than the budget");
-        let report = apply_plan(
-            &tenant.client(),
-            &plan,
-            &tenant.clock,
-            &ApplyOptions::default(),
-            &mut |_, _, _| {},
-        )
-        .await;
+        let report = tenant.apply(&plan).await;
         assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
         runs += 1;
         assert!(runs <= 5, "the runs converge");

@@ -5,7 +5,6 @@
 //! logs' lag waits; without `read:logs`, the old at-most-once rule holds, with a warning.
 
 use time::Duration;
-use verifyctl::apply::{ApplyOptions, apply_plan};
 use verifyctl::emulator::OutboxKind;
 use verifyctl::ledger::{Ledger, SendKind};
 use verifyctl::plan::{ActionKind, Operation, WarningKind};
@@ -60,18 +59,6 @@ fn verification_emails(tenant: &TestTenant) -> usize {
         .count()
 }
 
-async fn apply(tenant: &TestTenant, plan: &verifyctl::plan::Plan) {
-    let report = apply_plan(
-        &tenant.client(),
-        plan,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
-    assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
-}
-
 #[tokio::test]
 async fn a_send_killed_before_it_left_is_sent_on_the_next_run_exactly_once() {
     let tenant = TestTenant::from_yaml(TENANT).await;
@@ -98,7 +85,7 @@ async fn a_send_killed_before_it_left_is_sent_on_the_next_run_exactly_once() {
         ],
         "two requests per email: intent and send"
     );
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     assert_eq!(verification_emails(&tenant), 1);
     // The send is now in the logs: the next plans neither send again nor warn.
     let again = tenant.plan(&desired).await;
@@ -114,7 +101,7 @@ async fn a_send_that_left_before_the_kill_is_not_sent_again() {
     let tenant = TestTenant::from_yaml(TENANT).await;
     let desired = desired(POLICY);
     let plan = tenant.plan(&desired).await;
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     assert_eq!(verification_emails(&tenant), 1);
     // Nothing confirmed the send in the ledger: only the intent is there.
     let user = tenant.client().get_user(USER).await.expect("user");

@@ -3,7 +3,7 @@
 //! change shows a code diff and redeploys; dropping enforcement unbinds only verifyctl's
 //! Action; signup changes keep every other connection option; apply then plan is empty.
 
-use verifyctl::apply::{ApplyOptions, OutcomeStatus, apply_plan};
+use verifyctl::apply::OutcomeStatus;
 use verifyctl::login_action;
 use verifyctl::plan::{ActionKind, Operation, Plan, login_rules};
 use verifyctl::report::{self, Format, PlanContext};
@@ -50,18 +50,6 @@ applications:
     email_verification: required
 ";
 
-async fn apply(tenant: &TestTenant, plan: &Plan) {
-    let report = apply_plan(
-        &tenant.client(),
-        plan,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
-    assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
-}
-
 fn post_login_bindings(tenant: &TestTenant) -> Vec<String> {
     let state = tenant.emulator.snapshot();
     state
@@ -100,7 +88,7 @@ async fn the_action_is_deployed_after_the_existing_binding_and_redeployed_on_cha
     assert!(deployment.bind && deployment.deploy);
     assert!(deployment.secret_names.is_empty(), "nothing re-sends");
 
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     assert_eq!(
         post_login_bindings(&tenant),
         ["Geo block", "verifyctl-email-verification"],
@@ -141,7 +129,7 @@ async fn the_action_is_deployed_after_the_existing_binding_and_redeployed_on_cha
         false,
     );
     insta::assert_snapshot!("login_action_code_diff", text);
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     let state = tenant.emulator.snapshot();
     let action = state
         .action_by_name("verifyctl-email-verification")
@@ -157,12 +145,14 @@ async fn the_action_is_deployed_after_the_existing_binding_and_redeployed_on_cha
 #[tokio::test]
 async fn without_enforcement_only_verifyctls_action_is_unbound() {
     let tenant = TestTenant::from_yaml(TENANT).await;
-    apply(&tenant, &tenant.plan(&desired(ENFORCING)).await).await;
+    tenant
+        .apply_cleanly(&tenant.plan(&desired(ENFORCING)).await)
+        .await;
 
     let relaxed = desired("connections:\n  - name: partners\n    email_verification: required\n");
     let plan = tenant.plan(&relaxed).await;
     assert_eq!(kinds(&plan), [ActionKind::UnbindLoginAction]);
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     assert_eq!(post_login_bindings(&tenant), ["Geo block"]);
     assert!(
         tenant
@@ -195,7 +185,7 @@ async fn disabling_signup_keeps_every_other_option_and_the_display_name() {
         .connection_by_name("partners")
         .cloned()
         .expect("connection");
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     let after = tenant
         .emulator
         .snapshot()
@@ -234,14 +224,7 @@ async fn a_failed_build_is_a_clear_error_and_the_next_run_finishes_the_job() {
     let policy = desired(ENFORCING);
     tenant.emulator.set_action_builds_fail(true);
     let plan = tenant.plan(&policy).await;
-    let report = apply_plan(
-        &tenant.client(),
-        &plan,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
+    let report = tenant.apply(&plan).await;
     let failed: Vec<_> = report
         .outcomes
         .iter()
@@ -271,7 +254,7 @@ async fn a_failed_build_is_a_clear_error_and_the_next_run_finishes_the_job() {
         deployment.action_id.is_some() && deployment.update,
         "the existing draft is rebuilt, not duplicated"
     );
-    apply(&tenant, &retry).await;
+    tenant.apply_cleanly(&retry).await;
     assert!(tenant.plan(&policy).await.is_empty());
 }
 

@@ -4,7 +4,6 @@
 //! `--allow-delete` and within `--max-deletes`); users it never managed are left alone.
 
 use time::Duration;
-use verifyctl::apply::{ApplyOptions, apply_plan};
 use verifyctl::emulator::OutboxKind;
 use verifyctl::plan::{ActionKind, Plan, WarningKind};
 use verifyctl::policy::DesiredState;
@@ -44,18 +43,6 @@ fn policy(offboarding: &str, emails: &[&str]) -> String {
     text
 }
 
-async fn apply(tenant: &TestTenant, plan: &Plan) {
-    let report = apply_plan(
-        &tenant.client(),
-        plan,
-        &tenant.clock,
-        &ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
-    assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
-}
-
 /// Plans and applies `desired` once (creating its users, each with one email).
 async fn create_all(tenant: &TestTenant, desired: &DesiredState) {
     let plan = tenant.plan(desired).await;
@@ -65,7 +52,7 @@ async fn create_all(tenant: &TestTenant, desired: &DesiredState) {
             .any(|a| a.kind() == ActionKind::CreateUser),
         "{plan:#?}"
     );
-    apply(tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
 }
 
 /// Runs the binary against the tenant (off the emulator's runtime).
@@ -144,7 +131,7 @@ async fn a_removed_managed_user_gets_no_email_under_keep_and_strangers_are_left_
             .collect::<Vec<_>>(),
         [ActionKind::SendVerificationEmail]
     );
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     assert_eq!(emails_to(&tenant, "bob@p.example"), 1, "no further email");
     assert_eq!(emails_to(&tenant, "ann@p.example"), 2);
     let bob = user(&tenant, "bob@p.example").expect("bob stays");
@@ -183,7 +170,7 @@ async fn block_blocks_a_managed_user_who_left_and_listing_it_again_unblocks_it()
         );
         assert!(text.contains("`offboarding: block`"), "{format:?}: {text}");
     }
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     let bob = user(&tenant, "bob@p.example").unwrap();
     assert_eq!(bob["blocked"], true);
     let sent = emails_to(&tenant, "bob@p.example");
@@ -201,7 +188,7 @@ async fn block_blocks_a_managed_user_who_left_and_listing_it_again_unblocks_it()
         kinds,
         [ActionKind::UnblockUser, ActionKind::SendVerificationEmail]
     );
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     let bob = user(&tenant, "bob@p.example").unwrap();
     assert_eq!(bob["blocked"], false);
     assert!(
@@ -290,7 +277,7 @@ async fn listed_users_that_exist_are_marked_once_and_saved_plans_need_the_flag_t
     let send = actions_on(&plan, "stranger@p.example");
     assert_eq!(send.len(), 1);
     assert!(send[0].reason.contains("marks the user as managed"));
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     let stranger = user(&tenant, "stranger@p.example").unwrap();
     assert!(stranger["app_metadata"]["verifyctl"]["managed"].is_object());
 
@@ -349,7 +336,7 @@ async fn users_created_through_an_import_job_carry_the_mark() {
             .any(|a| matches!(a.operation, verifyctl::plan::Operation::ImportUser { .. })),
         "more than 10 creates go through an import job"
     );
-    apply(&tenant, &plan).await;
+    tenant.apply_cleanly(&plan).await;
     for email in emails {
         let user = user(&tenant, email).expect("imported");
         assert!(

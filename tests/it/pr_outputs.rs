@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory;
 use serde_json::{Value, json};
-use verifyctl::apply::apply_plan;
 use verifyctl::plan::{
     Action, ActionKind, FieldChange, LoginActionDeployment, Operation, Plan, Target, Warning,
     WarningKind,
@@ -122,14 +121,7 @@ async fn markdown_plan_shows_the_action_code_as_a_diff_block() {
     let tenant = TestTenant::from_yaml(LOGIN_TENANT).await;
     let policy = desired(LOGIN_POLICY);
     let plan = tenant.plan(&policy).await;
-    let report = apply_plan(
-        &tenant.client(),
-        &plan,
-        &tenant.clock,
-        &verifyctl::apply::ApplyOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .await;
+    let report = tenant.apply(&plan).await;
     assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
 
     let changed = desired(&format!(

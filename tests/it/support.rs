@@ -7,6 +7,7 @@ use std::process::Output;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
+use verifyctl::apply::{ApplyOptions, ApplyReport, apply_plan};
 use verifyctl::clock::Clock;
 use verifyctl::emulator::{Emulator, EmulatorConfig, RunningEmulator, TenantState};
 use verifyctl::plan::{Plan, build_plan};
@@ -92,6 +93,25 @@ impl TestTenant {
         )
         .await
         .expect("live state reads")
+    }
+
+    /// Applies `plan` through the real client, default options, no progress output.
+    pub async fn apply(&self, plan: &Plan) -> ApplyReport {
+        apply_plan(
+            &self.client(),
+            plan,
+            &self.clock,
+            &ApplyOptions::default(),
+            &mut |_, _, _| {},
+        )
+        .await
+    }
+
+    /// [`TestTenant::apply`], asserting that no action failed.
+    pub async fn apply_cleanly(&self, plan: &Plan) -> ApplyReport {
+        let report = self.apply(plan).await;
+        assert_eq!(report.failed(), 0, "{:#?}", report.outcomes);
+        report
     }
 
     pub async fn plan(&self, desired: &DesiredState) -> Plan {
